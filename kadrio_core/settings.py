@@ -1,0 +1,129 @@
+"""Settings: defaults < ``kadrio.toml`` < ``KADRIO_*`` environment < explicit arguments.
+
+The TOML file is ``$KADRIO_CONFIG`` when set, else ``./kadrio.toml`` when it exists. Nested
+values use ``__`` in the environment: ``KADRIO_OUTPUT__CRF=23``,
+``KADRIO_PROVIDERS__WHISPER__MODEL=small``.
+A stage may name a fallback chain: ``KADRIO_TRANSCRIBER=assemblyai,whisper``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from .models import Layout, OutputFormat, SelectionRequest
+
+Chain = Annotated[list[str], NoDecode]
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "kadrio"
+
+
+def config_path() -> Path | None:
+    explicit = os.environ.get("KADRIO_CONFIG")
+    if explicit:
+        return Path(explicit)
+    local = Path("kadrio.toml")
+    return local if local.is_file() else None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KADRIO_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    transcriber: Chain = ["whisper"]
+    selector: Chain = ["local"]
+    renderer: Chain = ["ffmpeg"]
+    storage: str = "local"
+    notifier: str = "outbox"
+
+    language: str | None = None
+    max_clips: int = Field(default=10, ge=1, le=100)
+    min_seconds: float = Field(default=20.0, gt=0)
+    max_seconds: float = Field(default=60.0, gt=0)
+    caption_style: str = "bold"
+    layout: Layout = "auto"
+    output: OutputFormat = Field(default_factory=OutputFormat)
+    providers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="options per provider name, e.g. providers.whisper.model"
+    )
+
+    @field_validator("transcriber", "selector", "renderer", mode="before")
+    @classmethod
+    def _split_chain(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",")]
+        if isinstance(value, list) and not [v for v in value if v]:
+            raise ValueError("name at least one provider")
+        return [v for v in value if v] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _range(self) -> Settings:
+        self.selection_request()
+        return self
+
+    def selection_request(self, **overrides: Any) -> SelectionRequest:
+        fields = {
+            "max_clips": self.max_clips,
+            "min_seconds": self.min_seconds,
+            "max_seconds": self.max_seconds,
+            "language": self.language,
+        }
+        fields.update({k: v for k, v in overrides.items() if v is not None})
+        return SelectionRequest(**fields)
+
+    def provider_options(self, name: str) -> dict[str, Any]:
+        return dict(self.providers.get(name, {}))
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning any configuration mistake into one clear BadInput line."""
+    import tomllib
+
+    from pydantic import ValidationError
+
+    from .errors import BadInput
+
+    path = config_path()
+    if path is not None and not path.is_file():
+        raise BadInput(f"config file not found: {path}")
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: invalid TOML: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise BadInput(f"invalid setting {where}: {first['msg']}") from None
