@@ -32,14 +32,11 @@ def _fail(message: str, code: int) -> None:
 class KadrioGroup(click.Group):
     """Maps Kadrio's errors to one line on stderr and an exit code; loads plugin commands."""
 
-    _plugins_loaded = False
-
     def _load_plugin_commands(self) -> None:
-        if not self._plugins_loaded:
-            self._plugins_loaded = True
-            from .plugins import get_plugin_manager
+        from .plugins import get_plugin_manager
 
-            get_plugin_manager().hook.register_commands(cli=self)
+        # re-run each time: add_command replaces by name, and plugins may come and go in tests
+        get_plugin_manager().hook.register_commands(cli=self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
@@ -320,27 +317,19 @@ def plugins(as_json: bool) -> None:
 
 
 def plugin_rows() -> list[dict[str, Any]]:
-    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+    from .plugins import HOOK_FOR_KIND, distribution_of, registry
 
-    from .plugins import HOOK_FOR_KIND, registry
-
-    dists = packages_distributions()
     rows = []
     for kind in HOOK_FOR_KIND:
         reg = registry(kind)
         for name in reg.names():
             cls = reg.providers[name]
-            top = cls.__module__.split(".")[0]
-            package = (dists.get(top) or ["kadrio" if top.startswith("kadrio") else top])[0]
-            try:
-                ver = version(package)
-            except PackageNotFoundError:
-                ver = "unknown"
+            package, version = distribution_of(reg.plugins[name], cls.__module__)
             rows.append(
                 {
                     "name": name,
                     "kind": kind,
-                    "version": ver,
+                    "version": version,
                     "package": package,
                     "plugin": reg.plugins[name],
                     "credentials": cls.credentials_status(),

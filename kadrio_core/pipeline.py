@@ -236,8 +236,9 @@ class Pipeline:
     ) -> Manifest:
         request = request or self.settings.selection_request()
         self.check_providers()
-        with self._timed("probe", "Reading the video"):
-            media = probe(source)
+        started = time.perf_counter()
+        media = probe(source)
+        self.timings["probe"] = round(time.perf_counter() - started, 3)
         if media.duration < request.min_seconds:
             raise BadInput(
                 f"{source.name} is {media.duration:.1f} s long, shorter than the minimum clip "

@@ -38,6 +38,7 @@ HOOK_FOR_KIND = {
 }
 
 _pm: pluggy.PluginManager | None = None
+_distributions: dict[str, tuple[str, str]] = {}  # plugin name -> (distribution, version)
 
 
 class PluginLoadWarning(UserWarning):
@@ -70,6 +71,8 @@ def _load_entry_points(pm: pluggy.PluginManager) -> None:
         dist = ep.dist.name if ep.dist is not None else ""
         if allowed is not None and ep.name not in allowed and dist not in allowed:
             continue
+        if ep.dist is not None:
+            _distributions[ep.name] = (ep.dist.name, ep.dist.version)
         try:
             pm.register(ep.load(), name=ep.name)
         except Exception as exc:
@@ -88,6 +91,24 @@ def _warn(plugin: str, text: str) -> None:
 
 def is_builtin(plugin_name: str) -> bool:
     return plugin_name in DEFAULT_PLUGINS
+
+
+def distribution_of(plugin_name: str, module: str) -> tuple[str, str]:
+    """(package, version) that provides a plugin, for `kadrio plugins`."""
+    from importlib.metadata import PackageNotFoundError, packages_distributions, version
+
+    from . import __version__
+
+    if is_builtin(plugin_name):
+        return "kadrio", __version__
+    if plugin_name in _distributions:
+        return _distributions[plugin_name]
+    top = module.split(".")[0]
+    package = (packages_distributions().get(top) or [top])[0]
+    try:
+        return package, version(package)
+    except PackageNotFoundError:
+        return package, "unknown"
 
 
 @dataclass
@@ -135,7 +156,7 @@ def registry(kind: str, pm: pluggy.PluginManager | None = None) -> Registry:
     base = KINDS[kind]
     reg = Registry(kind)
     caller = getattr(pm.hook, HOOK_FOR_KIND[kind])
-    for impl in reversed(caller.get_hookimpls()):  # registration order, for stable messages
+    for impl in caller.get_hookimpls():  # registration order: built-ins first
         plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
 
         def register(cls: type[Provider], _plugin: str = plugin_name) -> None:
