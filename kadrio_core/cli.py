@@ -131,6 +131,7 @@ def selection_options(f):  # type: ignore[no-untyped-def]
             click.option("--max-clips", type=click.IntRange(1, 100), help="At most N clips."),
             click.option("--min-seconds", type=click.FloatRange(min=1), help="Shortest clip."),
             click.option("--max-seconds", type=click.FloatRange(min=1), help="Longest clip."),
+            click.option("--prompt", help="Topic keywords or a sentence to bias the choice."),
         ]
     ):
         f = option(f)
@@ -159,10 +160,11 @@ language_option = click.option("--language", help="Spoken language, e.g. en or r
 @click.option("--caption-style", help="Caption preset (bold, karaoke, minimal).")
 @click.option("--layout", type=click.Choice(["auto", "track", "fit"]), help="Vertical framing.")
 @quiet_option
-def clip(video: Path, out_dir: Path, quiet: bool, **overrides: Any) -> None:
+def clip(video: Path, out_dir: Path, quiet: bool, prompt: str | None, **overrides: Any) -> None:
     """Turn VIDEO into short vertical clips in the output folder."""
     settings = _settings(**overrides)
-    manifest = _pipeline(settings, quiet).clip(video, out_dir)
+    request = settings.selection_request(prompt=prompt)
+    manifest = _pipeline(settings, quiet).clip(video, out_dir, request)
     if manifest.message:
         click.echo(f"kadrio: {manifest.message}", err=True)
     for entry in manifest.clips:
@@ -217,7 +219,9 @@ def transcribe(video: Path, output: Path, quiet: bool, **overrides: Any) -> None
 @selection_options
 @click.option("--selector", help="Selector name, or a fallback chain a,b.")
 @quiet_option
-def select(transcript_file: Path, output: Path, quiet: bool, **overrides: Any) -> None:
+def select(
+    transcript_file: Path, output: Path, quiet: bool, prompt: str | None, **overrides: Any
+) -> None:
     """Pick moments from a transcript.json into a moments.json you can edit."""
     from .pipeline import MOMENTS, read_transcript, write_json
 
@@ -226,7 +230,7 @@ def select(transcript_file: Path, output: Path, quiet: bool, **overrides: Any) -
     pipeline.check_providers()
     transcript = read_transcript(transcript_file)
     _check_writable_file(output)
-    moments = pipeline.select(transcript, settings.selection_request())
+    moments = pipeline.select(transcript, settings.selection_request(prompt=prompt))
     write_json(output, MOMENTS.dump_python(moments, mode="json"))
     click.echo(f"{len(moments)} moment(s) -> {output}")
 
@@ -263,7 +267,7 @@ def render(
     """Render the moments of MOMENTS_FILE from VIDEO again, without transcribing."""
     from .errors import BadInput
     from .media import probe
-    from .pipeline import clip_entry, prepare_output, read_moments, read_transcript
+    from .pipeline import prepare_output, read_moments, read_transcript
     from .words import snap_to_words
 
     settings = _settings(**overrides)
@@ -284,9 +288,8 @@ def render(
     snapped = [snap_to_words(m, transcript.words, media.duration) for m in moments]
     moments = [m for m in snapped if m is not None]
     prepare_output(out_dir)
-    clips = pipeline.render_all(video, media, transcript, moments, out_dir)
-    for c, m in zip(clips, moments, strict=True):
-        entry = clip_entry(c, m)
+    manifest = pipeline.render_moments(video, media, transcript, moments, out_dir)
+    for entry in manifest.clips:
         click.echo(f"{out_dir / entry.files['mp4']}  {entry.duration:5.1f} s  {entry.title}")
 
 

@@ -139,7 +139,9 @@ class Pipeline:
         ):
             reg = registry(kind)
             for name in names:
-                reg.create(name, self.settings)
+                provider = reg.create(name, self.settings)
+                if isinstance(provider, Transcriber):
+                    provider.check_language(self.settings.language)
         caption_style(self.settings.caption_style)
 
     def _chain(self, kind: str, names: list[str], call: Callable[[Any], T]) -> T:
@@ -293,15 +295,28 @@ class Pipeline:
             state.update(moments=key, selector=self.used.get("selector"), clips={})
             write_json(out_dir / CHECKPOINT, state)
 
-        rendered = self.render_all(source, media, transcript, moments, out_dir, state)
         message = None
         if not moments:
             message = (
                 f"no moment of {request.min_seconds:g}-{request.max_seconds:g} s on sentence "
                 "boundaries found; no clips made"
             )
+        return self.render_moments(source, media, transcript, moments, out_dir, state, message)
+
+    def render_moments(
+        self,
+        source: Path,
+        media: MediaInfo,
+        transcript: Transcript,
+        moments: list[Moment],
+        out_dir: Path,
+        state: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> Manifest:
+        """Render the moments and write the folder's manifest."""
+        rendered = self.render_all(source, media, transcript, moments, out_dir, state)
         entries = [clip_entry(c, m) for c, m in zip(rendered, moments, strict=True)]
-        return self._manifest(out_dir, ref, media, entries, message)
+        return self._manifest(out_dir, fingerprint(source), media, entries, message)
 
     def _manifest(
         self,

@@ -58,6 +58,9 @@ def _noop(_: float) -> None:
 class Transcriber(Provider):
     kind = "transcriber"
 
+    def check_language(self, language: str | None) -> None:
+        """Raise BadInput before any work when ``language`` cannot be transcribed."""
+
     @abstractmethod
     def transcribe(
         self, audio_path: Path, options: TranscriptionRequest, progress: Progress = _noop

@@ -177,3 +177,9 @@ def test_select_with_a_file_that_is_not_a_transcript(tmp_path: Path) -> None:
     result = run_kadrio("select", bad, "-o", tmp_path / "m.json")
     assert_one_line_error(result, "not a Kadrio transcript")
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_language_the_model_cannot_transcribe(out: Path) -> None:
+    result = run_kadrio("clip", FIXTURES / "talk.mp4", "-o", out, "--language", "ru")
+    assert_one_line_error(result, "English-only", "providers.whisper.model")
+    assert not out.exists()

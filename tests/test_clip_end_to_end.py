@@ -194,6 +194,9 @@ def test_render_a_hand_edited_moments_file(clipped: tuple[Path, Result], tmp_pat
     first_cue = _srt_cues((work / "out" / "clip-01.srt").read_text())[0]
     assert first_cue[2].split()[0] == middle.text
     assert "Edited by hand" in result.stdout
+    manifest = Manifest.model_validate_json((work / "out" / "manifest.json").read_text())
+    assert [c.title for c in manifest.clips] == ["Edited by hand"]
+    assert manifest.providers == {"renderer": "ffmpeg"}
 
 
 def test_transcribe_then_select_commands(tmp_path: Path) -> None:

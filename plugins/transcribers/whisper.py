@@ -73,16 +73,23 @@ class WhisperTranscriber(Transcriber):
                     raise ProviderError(f"cannot load whisper model {o.model!r}: {exc}") from None
             return _models[key]
 
+    def check_language(self, language: str | None) -> None:
+        language = language or self.options.language
+        name = Path(self.options.model).name
+        if language and language != "en" and (name.endswith(".en") or name == BUNDLED_MODEL):
+            raise BadInput(
+                f"whisper model {self.options.model!r} is English-only; "
+                f"set providers.whisper.model to a multilingual model for {language!r}"
+            )
+
     def transcribe(
         self, audio_path: Path, options: TranscriptionRequest, progress: Progress = lambda _: None
     ) -> Transcript:
         model = self._model()
         language = options.language or self.options.language
-        if language and model.model.is_multilingual is False and language != "en":
-            raise BadInput(
-                f"whisper model {self.options.model!r} is English-only; "
-                f"set providers.whisper.model to a multilingual model for {language!r}"
-            )
+        self.check_language(language)
+        if language and language != "en" and not model.model.is_multilingual:
+            raise BadInput(f"whisper model {self.options.model!r} is English-only")
         segments, info = model.transcribe(
             str(audio_path),
             language=language,
