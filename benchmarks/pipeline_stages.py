@@ -202,6 +202,7 @@ def run_one(source: Path, max_clips: int) -> dict[str, Any]:
     from kadrio_core.settings import load_settings
 
     tag = source.name
+    load_before = [round(x, 2) for x in os.getloadavg()]
     with (
         tempfile.TemporaryDirectory(prefix="kadrio-bench-data-") as data_dir,
         tempfile.TemporaryDirectory(prefix="kadrio-bench-out-") as out_root,
@@ -234,6 +235,8 @@ def run_one(source: Path, max_clips: int) -> dict[str, Any]:
             "cpu_s": round(sum(w.cpu for w in windows), 3),
             "peak_rss_mb": round(max(sampler.peak(w.start, w.end) for w in windows) / MB, 1),
         }
+    renders: list[Window | None] = [w for w in reporter.windows if w.name == "render"]
+    renders += [None] * (len(manifest.clips) - len(renders))
     total = end - start
     staged = sum(s["wall_s"] for s in stages.values())
     duration = manifest.media.duration
@@ -249,6 +252,8 @@ def run_one(source: Path, max_clips: int) -> dict[str, Any]:
             "fps": round(manifest.media.fps, 3),
         },
         "kadrio_version": __version__,
+        "load_average_before": load_before,
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "settings": {
             "transcriber": settings.transcriber,
             "selector": settings.selector,
@@ -277,8 +282,15 @@ def run_one(source: Path, max_clips: int) -> dict[str, Any]:
         "manifest_timings": manifest.timings,
         "messages": reporter.messages + ([manifest.message] if manifest.message else []),
         "clip_list": [
-            {"index": c.index, "start": c.start, "end": c.end, "duration": c.duration}
-            for c in manifest.clips
+            {
+                "index": c.index,
+                "start": c.start,
+                "end": c.end,
+                "duration": c.duration,
+                "render_wall_s": round(w.end - w.start, 3) if w else None,
+                "peak_rss_mb": round(sampler.peak(w.start, w.end) / MB, 1) if w else None,
+            }
+            for c, w in zip(manifest.clips, renders, strict=False)
         ],
     }
 
@@ -323,6 +335,9 @@ def table(run: dict[str, Any]) -> str:
         f"render speed {f'{speed:.2f}x' if speed else 'n/a'} (clip s per render wall s); "
         f"baseline RSS {run['baseline_rss_mb']:.1f} MB"
     )
+    if "load_average_before" in run:
+        before, after = run["load_average_before"][0], run["load_average_after"][0]
+        lines.append(f"1-min load average: {before:.2f} before, {after:.2f} after")
     return "\n".join(lines)
 
 

@@ -17,6 +17,9 @@ from .models import Word
 
 FONT_NAME = "Inter"
 SENTENCE_END = (".", "?", "!", "…")
+# average advance of a character in Inter Bold, in font sizes (measured on mixed text, rounded up)
+CHAR_WIDTH = 0.62
+CHAR_WIDTH_UPPER = 0.74
 
 
 def font_dir() -> Path:
@@ -175,7 +178,8 @@ def to_ass(cues: list[Cue], style: CaptionStyle, width: int, height: int) -> str
     """
     size = round(style.font_size * height)
     outline = max(style.outline_width * height, 0.0)
-    margin_lr = round(width * 0.08)
+    margin_lr = round(width * 0.1)
+    usable = width - 2 * margin_lr
     margin_v = round(style.margin_bottom * height)
     border_style = 3 if style.box else 1
     back = _ass_colour(style.outline, 0x60)
@@ -194,9 +198,15 @@ def to_ass(cues: list[Cue], style: CaptionStyle, width: int, height: int) -> str
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n"
     )
     highlight = _ass_colour(style.highlight)
+    primary = _ass_colour(style.primary)
+    pop, unpop = (r"\fscx112\fscy112", r"\fscx100\fscy100") if style.pop else ("", "")
+    char_width = CHAR_WIDTH_UPPER if style.uppercase else CHAR_WIDTH
     lines = []
     for cue in cues:
         words = [_ass_text(w.text.upper() if style.uppercase else w.text) for w in cue.words]
+        # a word wider than the line cannot wrap: shrink this cue's text until it fits
+        widest = max(len(w) for w in words) * size * char_width
+        shrink = f"{{\\fs{int(size * usable / widest)}}}" if widest > usable else ""
         for i, word in enumerate(cue.words):
             start = word.start
             end = cue.words[i + 1].start if i + 1 < len(cue.words) else cue.end
@@ -207,11 +217,9 @@ def to_ass(cues: list[Cue], style: CaptionStyle, width: int, height: int) -> str
                 if j < i:
                     parts.append(text)
                 elif j == i:
-                    pop = r"\fscx112\fscy112" if style.pop else ""
-                    parts.append(f"{{\\c{highlight}{pop}}}{text}{{\\r}}")
+                    parts.append(f"{{\\c{highlight}{pop}}}{text}{{\\c{primary}{unpop}}}")
                 else:
-                    parts.append(f"{{\\alpha&HFF&}}{text}{{\\r}}")
-            lines.append(
-                f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Caption,,0,0,0,,{' '.join(parts)}"
-            )
+                    parts.append(f"{{\\alpha&HFF&}}{text}{{\\alpha&H00&}}")
+            text = shrink + " ".join(parts)
+            lines.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Caption,,0,0,0,,{text}")
     return header + "\n".join(lines) + "\n"

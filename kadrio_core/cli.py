@@ -122,6 +122,9 @@ def _pipeline(settings: Settings, quiet: bool):  # type: ignore[no-untyped-def]
 def _settings(**overrides: Any) -> Settings:
     from .settings import load_settings
 
+    aspect = overrides.pop("aspect", None)
+    if aspect:
+        overrides["output"] = {"aspect": aspect}
     return load_settings(**overrides)
 
 
@@ -159,6 +162,7 @@ language_option = click.option("--language", help="Spoken language, e.g. en or r
 @click.option("--renderer", help="Renderer name.")
 @click.option("--caption-style", help="Caption preset (bold, karaoke, minimal).")
 @click.option("--layout", type=click.Choice(["auto", "track", "fit"]), help="Vertical framing.")
+@click.option("--aspect", type=click.Choice(["9:16", "1:1", "4:5", "16:9"]), help="Output shape.")
 @quiet_option
 def clip(video: Path, out_dir: Path, quiet: bool, prompt: str | None, **overrides: Any) -> None:
     """Turn VIDEO into short vertical clips in the output folder."""
@@ -255,6 +259,7 @@ def select(
 @click.option("--renderer", help="Renderer name.")
 @click.option("--caption-style", help="Caption preset (bold, karaoke, minimal).")
 @click.option("--layout", type=click.Choice(["auto", "track", "fit"]), help="Vertical framing.")
+@click.option("--aspect", type=click.Choice(["9:16", "1:1", "4:5", "16:9"]), help="Output shape.")
 @quiet_option
 def render(
     video: Path,

@@ -109,13 +109,31 @@ class MediaInfo(Contract):
     audio_codec: str | None = None
 
 
+ASPECTS: dict[str, tuple[int, int]] = {
+    "9:16": (1080, 1920),
+    "1:1": (1080, 1080),
+    "4:5": (1080, 1350),
+    "16:9": (1920, 1080),
+}
+Aspect = Literal["9:16", "1:1", "4:5", "16:9"]
+
+
 class OutputFormat(Contract):
-    width: int = Field(default=1080, ge=16, le=4096)
-    height: int = Field(default=1920, ge=16, le=4096)
+    aspect: Aspect = "9:16"
+    width: int = Field(default=0, ge=0, le=4096, description="0: from the aspect ratio")
+    height: int = Field(default=0, ge=0, le=4096, description="0: from the aspect ratio")
     fps: float = Field(default=30, gt=0, le=120)
     crf: int = Field(default=21, ge=0, le=51)
     preset: str = "veryfast"
     audio_bitrate: str = "128k"
+
+    @model_validator(mode="after")
+    def _size(self) -> OutputFormat:
+        if not self.width or not self.height:
+            self.width, self.height = ASPECTS[self.aspect]
+        if self.width % 2 or self.height % 2 or min(self.width, self.height) < 16:
+            raise ValueError(f"output size {self.width}x{self.height} must be even, >= 16")
+        return self
 
 
 class ClipPlan(Contract):

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -37,6 +37,28 @@ def config_path() -> Path | None:
         return Path(explicit)
     local = Path("kadrio.toml")
     return local if local.is_file() else None
+
+
+class ServiceSettings(BaseModel):
+    """The hosted service (``kadrio serve`` / ``kadrio worker``): ``KADRIO_SERVICE__*``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    queue_name: str = Field(default="kadrio", description="huey queue name (Redis key prefix)")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="base URL in emails and webhooks"
+    )
+    upload_max_bytes: int = Field(default=2 * 1024**3, ge=1, description="largest upload body")
+    url_expires: int = Field(default=900, ge=10, le=7 * 24 * 3600, description="presigned URLs, s")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="a stage not heard from for this long is run again"
+    )
+    webhook_retries: int = Field(default=6, ge=0, le=20)
+    webhook_retry_delay: float = Field(default=10.0, ge=0, description="doubles on each retry")
+    webhook_allow_private: bool = Field(
+        default=False, description="allow webhooks to loopback and private addresses"
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL connections")
 
 
 class Settings(BaseSettings):
@@ -64,6 +86,13 @@ class Settings(BaseSettings):
     providers: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="options per provider name, e.g. providers.whisper.model"
     )
+    database_url: str | None = Field(
+        default=None, description="postgresql://... or sqlite:///path; default <data dir>/kadrio.db"
+    )
+    queue_url: str | None = Field(
+        default=None, description="redis://... or sqlite:///path; default <data dir>/queue.db"
+    )
+    service: ServiceSettings = Field(default_factory=ServiceSettings)
 
     @field_validator("transcriber", "selector", "renderer", mode="before")
     @classmethod

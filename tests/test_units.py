@@ -141,9 +141,12 @@ def test_ass_highlights_each_word_within_a_frame_and_never_early(style: str) -> 
     for word, (start, end, text) in zip(TALK, events, strict=True):
         assert word.start <= start < word.start + frame  # highlight starts within one frame
         assert end > start
-        visible = re.sub(r"\{\\alpha&HFF&\}[^{]*\{\\r\}", "", text)  # hidden words removed
+        visible = re.sub(r"\{\\alpha&HFF&\}[^{]*\{\\alpha&H00&\}", "", text)  # hidden removed
         shown = re.sub(r"\{[^}]*\}", "", visible).split()
-        highlighted = re.search(r"\{\\c&H[0-9A-F]+&?[^}]*\}([^{]+)\{\\r\}", text).group(1)
+        highlight = captions._ass_colour(s.highlight)
+        highlighted = re.search(r"\{\\c" + re.escape(highlight) + r"[^}]*\}([^{]+)\{", text)
+        assert highlighted is not None
+        highlighted = highlighted.group(1)
         assert highlighted.lower() == word.text.lower()
         assert shown[-1].lower() == word.text.lower()  # nothing after the spoken word is visible
 
