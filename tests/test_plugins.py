@@ -15,8 +15,6 @@ from typing import ClassVar
 import click
 import pytest
 from click.testing import CliRunner
-from kadrio_plugins.renderers.ffmpeg import FfmpegRenderer
-from kadrio_plugins.storage.local import LocalStorage
 
 from kadrio_core import hookspecs
 from kadrio_core.cli import cli
@@ -27,6 +25,8 @@ from kadrio_core.pipeline import Pipeline
 from kadrio_core.plugins import get_plugin_manager, registry
 from kadrio_core.providers import Notifier, Selector, Storage, Transcriber
 from kadrio_core.settings import Settings
+from kadrio_plugins.renderers.ffmpeg import FfmpegRenderer
+from kadrio_plugins.storage.local import LocalStorage
 
 from .conftest import FIXTURES, run_kadrio
 from .test_bad_input import assert_one_line_error

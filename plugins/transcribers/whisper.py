@@ -8,6 +8,7 @@ when configured (``providers.whisper.model``); a name that is not on disk needs 
 from __future__ import annotations
 
 import os
+import wave
 from pathlib import Path
 from threading import Lock
 from typing import Any, ClassVar
@@ -30,6 +31,9 @@ class WhisperOptions(ProviderOptions):
     beam_size: int = Field(default=1, ge=1, le=10)
     vad: bool = True
     language: str | None = Field(default=None, description="default language, e.g. 'en'")
+    chunk_seconds: float = Field(
+        default=300, ge=60, description="audio is transcribed in pieces of about this length"
+    )
 
 
 _models: dict[tuple[str, str, str, int], Any] = {}
@@ -90,37 +94,80 @@ class WhisperTranscriber(Transcriber):
         self.check_language(language)
         if language and language != "en" and not model.model.is_multilingual:
             raise BadInput(f"whisper model {self.options.model!r} is English-only")
-        segments, info = model.transcribe(
-            str(audio_path),
-            language=language,
-            word_timestamps=True,
-            vad_filter=self.options.vad,
-            beam_size=self.options.beam_size,
-            condition_on_previous_text=False,
-        )
+        import numpy as np
+
         words: list[Word] = []
-        total = options.duration or info.duration or 0
-        for segment in segments:
-            for w in segment.words or []:
-                text = w.word.strip()
-                if text:
-                    words.append(
-                        Word(
-                            text=text,
-                            start=round(max(w.start, 0.0), 3),
-                            end=round(max(w.end, w.start, 0.0), 3),
-                            confidence=round(min(max(w.probability, 0.0), 1.0), 3),
-                        )
-                    )
-            if total:
-                progress(min(1.0, segment.end / total))
+        detected: str | None = None
+        with wave.open(str(audio_path), "rb") as wav:
+            rate = wav.getframerate()
+            total = options.duration or wav.getnframes() / rate
+            for begin, end in chunk_bounds(wav, self.options.chunk_seconds):
+                wav.setpos(begin)
+                pcm = wav.readframes(end - begin)
+                audio = np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+                offset = begin / rate
+                segments, info = model.transcribe(
+                    audio,
+                    language=language or detected,
+                    word_timestamps=True,
+                    vad_filter=self.options.vad,
+                    beam_size=self.options.beam_size,
+                    condition_on_previous_text=False,
+                )
+                detected = detected or info.language
+                for segment in segments:
+                    words.extend(_words(segment, offset))
+                    if total:
+                        progress(min(1.0, (offset + segment.end) / total))
         progress(1.0)
         return Transcript(
-            language=info.language or language or "en",
+            language=detected or language or "en",
             duration=round(total, 3),
             words=words,
             provider=self.name,
         )
+
+
+def _words(segment: Any, offset: float) -> list[Word]:
+    out = []
+    for w in segment.words or []:
+        text = w.word.strip()
+        if text:
+            start = round(max(w.start, 0.0) + offset, 3)
+            out.append(
+                Word(
+                    text=text,
+                    start=start,
+                    end=max(round(w.end + offset, 3), start),
+                    confidence=round(min(max(w.probability, 0.0), 1.0), 3),
+                )
+            )
+    return out
+
+
+def chunk_bounds(wav: wave.Wave_read, seconds: float) -> list[tuple[int, int]]:
+    """Frame ranges of about ``seconds`` each, cut at the quietest moment near each boundary.
+
+    faster-whisper computes features for the whole input at once, so memory grows with the
+    input's length; chunks keep it flat for talks of hours. Cutting in a pause keeps words whole.
+    """
+    import numpy as np
+
+    rate, frames = wav.getframerate(), wav.getnframes()
+    size = int(seconds * rate)
+    search, window = int(10 * rate), int(0.1 * rate)
+    bounds, begin = [], 0
+    while frames - begin > size + search:
+        centre = begin + size
+        wav.setpos(centre - search)
+        near = np.frombuffer(wav.readframes(2 * search), dtype=np.int16).astype(np.float32)
+        usable = len(near) // window * window
+        energy = (near[:usable].reshape(-1, window) ** 2).mean(axis=1)
+        cut = centre - search + int(np.argmin(energy)) * window + window // 2
+        bounds.append((begin, cut))
+        begin = cut
+    bounds.append((begin, frames))
+    return bounds
 
 
 @hookimpl
