@@ -14,7 +14,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from .providers import Notifier, Renderer, Selector, Storage, Transcriber
+    from .providers import Notifier, Payments, Renderer, Selector, Storage, Transcriber
 
 hookspec = pluggy.HookspecMarker("kadrio")
 hookimpl = pluggy.HookimplMarker("kadrio")
@@ -43,6 +43,11 @@ def register_storages(register: Callable[[type[Storage]], None]) -> None:
 @hookspec
 def register_notifiers(register: Callable[[type[Notifier]], None]) -> None:
     """Register :class:`~kadrio_core.providers.Notifier` subclasses (deliver a Message)."""
+
+
+@hookspec
+def register_payments(register: Callable[[type[Payments]], None]) -> None:
+    """Register :class:`~kadrio_core.providers.Payments` subclasses (checkout, notifications)."""
 
 
 @hookspec

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -202,6 +203,49 @@ class Manifest(Contract):
     timings: dict[str, float] = Field(default_factory=dict)
     message: str | None = None
     clips: list[ClipEntry] = Field(default_factory=list)
+    published: Publication | None = Field(
+        default=None, description="where the output files were uploaded (storage other than local)"
+    )
+
+
+class Publication(Contract):
+    """The output folder as uploaded to a storage provider."""
+
+    storage: str
+    prefix: str
+    keys: list[str] = Field(default_factory=list)
+
+
+class ReceiptItem(Contract):
+    """One line of a fiscal receipt (54-FZ)."""
+
+    name: str = Field(max_length=128)
+    quantity: float = Field(default=1, gt=0)
+    sum: Decimal = Field(ge=0, description="rubles for the whole line")
+    tax: str = "none"
+    payment_method: str = "full_payment"
+    payment_object: str = "service"
+
+
+class Invoice(Contract):
+    """What a payment provider needs to take a payment: nothing else about the user."""
+
+    number: int = Field(ge=1, description="our invoice number (Robokassa InvId)")
+    amount: Decimal = Field(gt=0, decimal_places=2, description="rubles")
+    description: str = Field(max_length=100)
+    email: str | None = None
+    language: Literal["ru", "en"] = "ru"
+    extra: dict[str, str] = Field(default_factory=dict, description="echoed back on payment")
+    receipt: list[ReceiptItem] | None = None
+
+
+class PaymentNotice(Contract):
+    """A provider's verified word that an invoice was paid."""
+
+    number: int
+    amount: Decimal
+    extra: dict[str, str] = Field(default_factory=dict)
+    provider: str
 
 
 class Message(Contract):

@@ -8,7 +8,7 @@ error) and one or a few methods. Instances are built by the plugin manager from 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 from .models import (
     ClipPlan,
+    Invoice,
     Message,
     Moment,
+    PaymentNotice,
     RenderedClip,
     SelectionRequest,
     Transcript,
@@ -118,10 +120,27 @@ class Notifier(Provider):
         """Deliver the message; return a provider id for it."""
 
 
+class Payments(Provider):
+    kind = "payments"
+
+    @abstractmethod
+    def checkout_url(self, invoice: Invoice) -> str:
+        """The URL that takes the payer to the provider's payment page for ``invoice``."""
+
+    @abstractmethod
+    def verify_notification(self, params: Mapping[str, str]) -> PaymentNotice:
+        """Check a server-to-server payment notification; raise BadInput when it is forged."""
+
+    def acknowledge(self, notice: PaymentNotice) -> str:
+        """The body to answer a verified notification with."""
+        return "OK"
+
+
 KINDS: dict[str, type[Provider]] = {
     "transcriber": Transcriber,
     "selector": Selector,
     "renderer": Renderer,
     "storage": Storage,
     "notifier": Notifier,
+    "payments": Payments,
 }
