@@ -1,5 +1,12 @@
 """Exceptions with a meaning the CLI and the service map to exit codes and statuses."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 
 class KadrioError(Exception):
     """Base of Kadrio's own errors."""
@@ -22,3 +29,10 @@ class ProviderUnavailable(ProviderError):
 
     The next provider of a fallback chain is tried.
     """
+
+
+def first_problem(exc: ValidationError, where: str = "") -> str:
+    """The first error of a pydantic validation as one line: ``field.path: message``."""
+    error = exc.errors()[0]
+    path = ".".join(str(part) for part in error["loc"]) or where
+    return f"{path}: {error['msg']}" if path else error["msg"]

@@ -143,7 +143,7 @@ def load_settings(**overrides: Any) -> Settings:
 
     from pydantic import ValidationError
 
-    from .errors import BadInput
+    from .errors import BadInput, first_problem
 
     path = config_path()
     if path is not None and not path.is_file():
@@ -153,6 +153,4 @@ def load_settings(**overrides: Any) -> Settings:
     except tomllib.TOMLDecodeError as exc:
         raise BadInput(f"{path}: invalid TOML: {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise BadInput(f"invalid setting {where}: {first['msg']}") from None
+        raise BadInput(f"invalid setting {first_problem(exc, 'settings')}") from None
