@@ -135,6 +135,11 @@ def selection_options(f):  # type: ignore[no-untyped-def]
             click.option("--min-seconds", type=click.FloatRange(min=1), help="Shortest clip."),
             click.option("--max-seconds", type=click.FloatRange(min=1), help="Longest clip."),
             click.option("--prompt", help="Topic keywords or a sentence to bias the choice."),
+            click.option(
+                "--order",
+                type=click.Choice(["score", "time"]),
+                help="Number clips best first (default) or in timeline order.",
+            ),
         ]
     ):
         f = option(f)
@@ -180,6 +185,9 @@ def clip(video: Path, out_dir: Path, quiet: bool, prompt: str | None, **override
         click.echo(
             f"{len(manifest.clips)} clip(s), manifest: {out_dir / 'manifest.json'}", err=True
         )
+    if manifest.published:
+        where = f"{manifest.published.storage}:{manifest.published.prefix}"
+        click.echo(f"uploaded {len(manifest.published.keys)} file(s) to {where}", err=True)
 
 
 @cli.command()
@@ -347,6 +355,34 @@ def plugin_rows() -> list[dict[str, Any]]:
     return rows
 
 
+@cli.command("eval-selector")
+@click.argument("name")
+@click.option(
+    "--dataset",
+    type=click.Path(path_type=Path),
+    help="Labelled sets: a dataset root with parts, one part, or one set (default: datasets/).",
+)
+@click.option("--k", type=click.IntRange(1, 100), default=5, show_default=True, help="Clips/set.")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="JSON out ('-': stdout).")
+def eval_selector(name: str, dataset: Path | None, k: int, json_out: Path | None) -> None:
+    """Measure selector NAME on a labelled dataset: precision@k, recall, boundary errors."""
+    from rich.console import Console
+
+    from . import evaluation
+    from .pipeline import write_json
+
+    if dataset is None and not evaluation.DEFAULT_DATASET.is_dir():
+        raise click.UsageError("no bundled dataset in this installation; pass --dataset DIR")
+    report = evaluation.evaluate(name, dataset or evaluation.DEFAULT_DATASET, k, _settings())
+    if json_out is not None and str(json_out) == "-":
+        click.echo(report.model_dump_json(indent=2))
+        return
+    if json_out is not None:
+        _check_writable_file(json_out)
+        write_json(json_out, report.model_dump(mode="json"))
+    evaluation.print_report(report, Console())
+
+
 def _check_writable_file(path: Path) -> None:
     from .errors import BadInput
 
@@ -357,6 +393,122 @@ def _check_writable_file(path: Path) -> None:
         raise BadInput(f"output folder does not exist: {parent}")
     if not os.access(parent, os.W_OK):
         raise BadInput(f"cannot write to {parent}")
+
+
+# -- the hosted service (kadrio_server, from the `server` extra) ------------------------------
+
+
+def _server_commands():  # type: ignore[no-untyped-def]
+    from .errors import BadInput
+
+    try:
+        from kadrio_server import commands
+    except ModuleNotFoundError as exc:
+        raise BadInput(
+            f"the service needs the server extra ({exc.name} is missing): "
+            "pip install 'kadrio[server]'"
+        ) from None
+    return commands
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--with-worker", is_flag=True, help="Also run a queue worker in this process.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, with_worker: bool, threads: int) -> None:
+    """Run the web service (API); --with-worker for a one-machine setup."""
+    _server_commands().serve(host, port, with_worker, threads)
+
+
+@cli.command()
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+def worker(threads: int) -> None:
+    """Run a queue worker: transcribes, selects and renders jobs."""
+    _server_commands().worker(threads)
+
+
+@cli.group()
+def db() -> None:
+    """The service's database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations not applied yet (safe to run again)."""
+    _server_commands().db_upgrade()
+
+
+@cli.group()
+def users() -> None:
+    """Accounts of the service."""
+
+
+@users.command("create")
+@click.argument("email")
+@click.option("--plan", default="free", show_default=True)
+@click.option("--language", default="en", show_default=True, help="Emails in en or ru.")
+def users_create(email: str, plan: str, language: str) -> None:
+    """Create the account EMAIL."""
+    _server_commands().users_create(email, plan, language)
+
+
+@users.command("delete")
+@click.argument("email")
+def users_delete(email: str) -> None:
+    """Close the account EMAIL now (sign-in and tokens stop); its data is erased by the next
+    purge, within 30 days. A confirmation email is sent."""
+    _server_commands()
+    from kadrio_server import admin
+
+    admin.users_delete(email)
+
+
+@cli.command()
+@click.option("--at", metavar="ISO_TIME", help="Act as if it were this time (UTC if no zone).")
+@click.option("--dry-run", is_flag=True, help="Only report what would be deleted or moved.")
+def purge(at: str | None, dry_run: bool) -> None:
+    """Apply retention: delete expired jobs, end paid periods, purge 30-day-old technical logs,
+    erase closed accounts, send pending billing emails (the worker runs this hourly)."""
+    _server_commands()
+    from kadrio_server import admin
+
+    admin.purge(at, dry_run)
+
+
+@cli.group()
+def policy() -> None:
+    """The privacy policy and consents."""
+
+
+@policy.command("notify")
+@click.option("--change", required=True, help="What changed (new third parties, new purposes).")
+@click.option("--change-ru", help="The same in Russian, for users who read Russian.")
+def policy_notify(change: str, change_ru: str | None) -> None:
+    """Email every user about a material change of the privacy policy (once per change)."""
+    _server_commands()
+    from kadrio_server import admin
+
+    admin.policy_notify(change, change_ru)
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens (Authorization: Bearer ...)."""
+
+
+@tokens.command("create")
+@click.argument("email")
+def tokens_create(email: str) -> None:
+    """Create an API token for EMAIL; the token is the last line printed."""
+    _server_commands().tokens_create(email)
+
+
+@tokens.command("revoke")
+@click.argument("token_or_id")
+def tokens_revoke(token_or_id: str) -> None:
+    """Revoke a token, given the token itself or its id."""
+    _server_commands().tokens_revoke(token_or_id)
 
 
 def main() -> None:

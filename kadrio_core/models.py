@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Seconds = Annotated[float, Field(ge=0)]
 Layout = Literal["auto", "track", "fit"]
+Order = Literal["score", "time"]
 
 
 class Contract(BaseModel):
@@ -63,6 +64,11 @@ class Moment(Contract):
     hook: str = ""
     reason: str = ""
     hashtags: list[str] = Field(default_factory=list)
+    cuts: list[tuple[Seconds, Seconds]] = Field(
+        default_factory=list,
+        description="[start, end] spans inside the moment (source seconds) the renderer leaves "
+        "out: fillers, long pauses",
+    )
 
     @property
     def duration(self) -> float:
@@ -83,6 +89,9 @@ class SelectionRequest(Contract):
     max_seconds: float = Field(default=60.0, gt=0)
     language: str | None = None
     prompt: str | None = None
+    order: Order = Field(
+        default="score", description="list moments best first or in timeline order"
+    )
 
     @model_validator(mode="after")
     def _range(self) -> SelectionRequest:

@@ -23,7 +23,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from . import __version__
 from .captions import caption_style
-from .errors import BadInput, ProviderError, ProviderUnavailable
+from .errors import BadInput, ProviderError, ProviderUnavailable, first_problem
 from .media import extract_audio, fingerprint, probe
 from .models import (
     ClipEntry,
@@ -32,6 +32,7 @@ from .models import (
     MediaInfo,
     Moment,
     ProviderAttempt,
+    Publication,
     RenderedClip,
     SelectionRequest,
     SourceRef,
@@ -39,7 +40,8 @@ from .models import (
     TranscriptionRequest,
 )
 from .plugins import registry
-from .providers import Progress, Provider, Renderer, Selector, Transcriber
+from .providers import Progress, Provider, Renderer, Selector, Storage, Transcriber
+from .rendering import Timeline
 from .settings import Settings
 from .words import snap_to_words
 
@@ -48,7 +50,8 @@ P = TypeVar("P", bound=Provider)
 MOMENTS = TypeAdapter(list[Moment])
 CHECKPOINT = ".kadrio-checkpoint.json"
 CLIP_FILE = re.compile(r"^clip-(\d{2,})\.(mp4|srt|vtt|jpg)$")
-SECRET_WORDS = ("key", "secret", "password", "token")
+PUBLISHED_JSON = ("transcript.json", "moments.json", "manifest.json")
+SECRET_WORDS = ("key", "secret", "password", "token", "database_url", "queue_url")
 
 
 class Reporter(Protocol):
@@ -114,9 +117,7 @@ def read_moments(path: Path) -> list[Moment]:
 
 def _first_error(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        return f"{where}: {err['msg']}" if where else err["msg"]
+        return first_problem(exc)
     return str(exc).splitlines()[0]
 
 
@@ -205,7 +206,10 @@ class Pipeline:
                 lambda p: _as(p, Selector).select(transcript, request, progress),
             )
         snapped = [snap_to_words(m, transcript.words, transcript.duration) for m in moments]
-        return [m for m in snapped if m is not None][: request.max_clips]
+        picked = [m for m in snapped if m is not None][: request.max_clips]
+        if request.order == "time":
+            picked.sort(key=lambda m: m.start)
+        return picked
 
     def plan(
         self, index: int, moment: Moment, media: MediaInfo, words: list, out_dir: Path
@@ -246,9 +250,13 @@ class Pipeline:
                 f"{source.name} is {media.duration:.1f} s long, shorter than the minimum clip "
                 f"length of {request.min_seconds:g} s (set --min-seconds lower)"
             )
+        publish = self.settings.storage != "local"
+        if publish:  # a wrong storage option fails now, not after the renders
+            registry("storage").create(self.settings.storage, self.settings)
         created = prepare_output(out_dir)
         try:
-            return self._clip(source, out_dir, request, media)
+            manifest = self._clip(source, out_dir, request, media)
+            return self.publish(out_dir, manifest) if publish else manifest
         except BaseException:
             if created and not any(out_dir.iterdir()):
                 out_dir.rmdir()
@@ -302,6 +310,58 @@ class Pipeline:
                 "boundaries found; no clips made"
             )
         return self.render_moments(source, media, transcript, moments, out_dir, state, message)
+
+    def publish(self, out_dir: Path, manifest: Manifest) -> Manifest:
+        """Upload the folder's outputs to the configured storage under ``clips/<fingerprint>/``.
+
+        manifest.json, which records the prefix and the keys, goes last; objects left under the
+        prefix by an earlier run with more clips are deleted. A storage failure is a clear error
+        (the files stay in the folder) and is recorded in the local manifest.
+        """
+        name = self.settings.storage
+        storage = _as(registry("storage").create(name, self.settings), Storage)
+        prefix = f"clips/{manifest.source.fingerprint}/"
+        files = sorted(
+            p
+            for p in out_dir.iterdir()
+            if p.is_file() and (CLIP_FILE.match(p.name) or p.name in PUBLISHED_JSON)
+        )
+        files = [p for p in files if p.name != "manifest.json"] + [out_dir / "manifest.json"]
+        published = Publication(storage=name, prefix=prefix, keys=[prefix + p.name for p in files])
+        try:
+            with self._timed("publish", f"Uploading to {name}") as progress:
+                for done, path in enumerate(files[:-1], 1):
+                    storage.put(prefix + path.name, path)
+                    progress(done / len(files))
+                for key in set(storage.list(prefix)) - set(published.keys):
+                    storage.delete(key)
+            self.attempts.append(ProviderAttempt(stage="storage", provider=name, ok=True))
+            self.used["storage"] = name
+            manifest = self._updated(out_dir, manifest, published)
+            storage.put(prefix + "manifest.json", out_dir / "manifest.json")
+        except ProviderError as exc:
+            if self.used.pop("storage", None):  # the manifest upload itself failed
+                self.attempts.pop()
+            self.attempts.append(
+                ProviderAttempt(stage="storage", provider=name, ok=False, error=str(exc))
+            )
+            self._updated(out_dir, manifest, None)
+            raise ProviderError(f"storage failed: {exc}; the files are in {out_dir}") from None
+        return manifest
+
+    def _updated(
+        self, out_dir: Path, manifest: Manifest, published: Publication | None
+    ) -> Manifest:
+        manifest = manifest.model_copy(
+            update={
+                "providers": dict(self.used),
+                "attempts": list(self.attempts),
+                "timings": dict(self.timings),
+                "published": published,
+            }
+        )
+        write_json(out_dir / "manifest.json", manifest.model_dump(mode="json"))
+        return manifest
 
     def render_moments(
         self,
@@ -385,7 +445,7 @@ def clip_entry(clip: RenderedClip, moment: Moment) -> ClipEntry:
         files={k: p.name for k, p in files.items()},
         start=clip.start,
         end=clip.end,
-        duration=round(clip.end - clip.start, 3),
+        duration=round(Timeline.of(moment).duration, 3),
         score=moment.score,
         title=moment.title,
         size=clip.mp4.stat().st_size,

@@ -17,16 +17,24 @@ from importlib.metadata import entry_points
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError
+from .errors import PluginError, first_problem
 from .providers import KINDS, Provider
 from .settings import Settings
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "kadrio_plugins.transcribers.whisper",
+    "kadrio_plugins.transcribers.assemblyai",
     "kadrio_plugins.selectors.local",
+    "kadrio_plugins.selectors.claude",
+    "kadrio_plugins.selectors.openai_compat",
     "kadrio_plugins.renderers.ffmpeg",
+    "kadrio_plugins.renderers.moviepy",
     "kadrio_plugins.storage.local",
+    "kadrio_plugins.storage.s3",
     "kadrio_plugins.notifiers.outbox",
+    "kadrio_plugins.payments.robokassa",
+    "kadrio_plugins.notifiers.smtp",
+    "kadrio_plugins.notifiers.resend",
 )
 
 HOOK_FOR_KIND = {
@@ -35,6 +43,7 @@ HOOK_FOR_KIND = {
     "renderer": "register_renderers",
     "storage": "register_storages",
     "notifier": "register_notifiers",
+    "payments": "register_payments",
 }
 
 _pm: pluggy.PluginManager | None = None
@@ -138,9 +147,7 @@ class Registry:
             settings = settings if settings is not None else Settings()
             opts = cls.Options(**settings.provider_options(name))
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise PluginError(f"{self.kind} {name!r}: option {where}: {first['msg']}") from None
+            raise PluginError(f"{self.kind} {name!r}: option {first_problem(exc)}") from None
         return cls(opts, settings)
 
 

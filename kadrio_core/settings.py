@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from .models import Layout, OutputFormat, SelectionRequest
+from .models import Layout, Order, OutputFormat, SelectionRequest
 
 Chain = Annotated[list[str], NoDecode]
 
@@ -37,6 +37,26 @@ def config_path() -> Path | None:
         return Path(explicit)
     local = Path("kadrio.toml")
     return local if local.is_file() else None
+
+
+class WebSettings(BaseModel):
+    """The web app's sign-in and pages: ``KADRIO_SERVICE__WEB__*``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description="signs cookies; default: a random key kept in <data dir>/secret_key",
+    )
+    session_days: int = Field(default=30, ge=1, le=365, description="sign-in session lifetime")
+    sign_in_per_address: int = Field(default=5, ge=1, description="sign-in emails/address/hour")
+    sign_in_per_ip: int = Field(default=20, ge=1, description="sign-in requests/IP/hour")
+    timezone: str = Field(default="UTC", description="time zone of dates on the pages")
+    media_origins: list[str] = Field(
+        default_factory=list,
+        description="origins clips are played from (CSP); default: derived from the s3 endpoint",
+    )
 
 
 class ServiceSettings(BaseModel):
@@ -59,6 +79,44 @@ class ServiceSettings(BaseModel):
         default=False, description="allow webhooks to loopback and private addresses"
     )
     db_pool_size: int = Field(default=10, ge=1, le=200, description="PostgreSQL connections")
+    web: WebSettings = Field(default_factory=WebSettings)
+
+
+class OperatorSettings(BaseModel):
+    """Who runs the service, as the policy documents name them: ``KADRIO_OPERATOR__*``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", description="operator's full name or company, in the policies")
+    status: str = Field(default="", description="legal status, e.g. self-employed under 422-FZ")
+    tax_id: str = Field(default="", description="INN")
+    email: str = Field(default="", description="privacy and account-deletion contact")
+    website: str = Field(default="", description="the service's address, e.g. kadrio.ai")
+
+
+class BillingSettings(BaseModel):
+    """Plans and payments: ``KADRIO_BILLING__*``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    payments: str = Field(default="robokassa", description="payments provider name")
+    plans_file: Path | None = Field(
+        default=None, description="plans TOML; default: the plans.toml shipped with the server"
+    )
+    ending_notice_days: int = Field(
+        default=3, ge=1, le=30, description="'subscription ends soon' email, days before the end"
+    )
+
+
+class PrivacySettings(BaseModel):
+    """Analytics consent and how long personal data lives: ``KADRIO_PRIVACY__*``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metrica_counter_id: str | None = Field(
+        default=None, pattern=r"^\d{1,12}$", description="Yandex Metrica counter; none = no banner"
+    )
+    techlog_days: int = Field(default=30, ge=1, le=30, description="IP/user-agent log lifetime")
 
 
 class Settings(BaseSettings):
@@ -77,6 +135,7 @@ class Settings(BaseSettings):
     notifier: str = "outbox"
 
     language: str | None = None
+    order: Order = "score"
     max_clips: int = Field(default=10, ge=1, le=100)
     min_seconds: float = Field(default=20.0, gt=0)
     max_seconds: float = Field(default=60.0, gt=0)
@@ -93,6 +152,9 @@ class Settings(BaseSettings):
         default=None, description="redis://... or sqlite:///path; default <data dir>/queue.db"
     )
     service: ServiceSettings = Field(default_factory=ServiceSettings)
+    operator: OperatorSettings = Field(default_factory=OperatorSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     @field_validator("transcriber", "selector", "renderer", mode="before")
     @classmethod
@@ -114,6 +176,7 @@ class Settings(BaseSettings):
             "min_seconds": self.min_seconds,
             "max_seconds": self.max_seconds,
             "language": self.language,
+            "order": self.order,
         }
         fields.update({k: v for k, v in overrides.items() if v is not None})
         return SelectionRequest(**fields)

@@ -234,3 +234,41 @@ def test_every_aspect_ratio_gives_its_frame_size(
     with av.open(str(clip.jpg)) as c:
         v = c.streams.video[0].codec_context
         assert (v.width, v.height) == size
+
+
+def test_cuts_leave_spans_out_of_picture_sound_and_captions(tmp_path: Path) -> None:
+    """0-2 s dark, 2-4 s grey (cut out), 4-6 s light: the clip is dark then light, 4 s long."""
+    graph = (
+        "[0:v]drawbox=c=0x808080:t=fill:enable='between(t,2,4)',"
+        "drawbox=c=0xE0E0E0:t=fill:enable='gte(t,4)',format=yuv420p[v]"
+    )
+    source = make_video(tmp_path / "bands.mp4", graph, 6)
+    renderer = registry("renderer").create("ffmpeg", Settings())
+    words = [
+        Word(text="one.", start=1.0, end=1.5),
+        Word(text="two.", start=3.0, end=3.5),
+        Word(text="three.", start=4.5, end=5.0),
+    ]
+    plan = ClipPlan(
+        index=1,
+        moment=Moment(start=0, end=6, score=50, title="t", cuts=[(2.0, 4.0)]),
+        words=words,
+        media=probe(source),
+        output=OutputFormat(width=270, height=480),
+        stem=tmp_path / "clip-01",
+        caption_style="minimal",
+    )
+    clip = renderer.render(source, plan)
+    import av
+
+    with av.open(str(clip.mp4)) as c:
+        assert c.duration / 1e6 == pytest.approx(4.0, abs=0.15)
+        audio = c.streams.audio[0]
+        assert float(audio.duration * audio.time_base) == pytest.approx(4.0, abs=0.15)
+    frames = frames_at(clip.mp4, [0.5, 1.9, 2.1, 3.5])
+    top = {t: float(f[:40].mean()) for t, f in frames.items()}  # above the captions
+    assert top[0.5] < 70 and top[1.9] < 70
+    assert top[2.1] > 170 and top[3.5] > 170  # straight from dark to light: grey never shown
+    srt = clip.srt.read_text()
+    assert "two." not in srt
+    assert "00:00:01,000 --> " in srt and "00:00:02,500 --> " in srt  # "three." moved up by 2 s

@@ -19,7 +19,7 @@ from kadrio_core.media import run_ffmpeg
 from kadrio_core.models import ClipPlan, RenderedClip
 from kadrio_core.providers import Progress, ProviderOptions, Renderer
 from kadrio_core.reframe import ReframeOptions, ReframePlan
-from kadrio_core.rendering import PreparedClip, prepare, rendered, write_subtitles
+from kadrio_core.rendering import PreparedClip, Timeline, prepare, rendered, write_subtitles
 
 WAVE_COLOUR = "0x5EEAD4"
 BACKGROUND = "0x101820"
@@ -34,19 +34,22 @@ def _plain_tmp() -> str:
     return tmp if all(ch.isalnum() or ch in "/._-" for ch in tmp) else "/tmp"
 
 
-def camera_commands(reframe: ReframePlan, duration: float, fps: float) -> str:
-    """sendcmd lines that move the crop at every output frame where its position changes."""
+def camera_commands(reframe: ReframePlan, timeline: Timeline, fps: float) -> str:
+    """sendcmd lines that move the crop at every output frame where its position changes.
+
+    The lines are in output time; the plan is in clip time (they differ where cuts are).
+    """
     lines = []
     last = None
-    frames = int(duration * fps) + 1
+    frames = int(timeline.duration * fps) + 1
     for k in range(frames):
-        t = k / fps
+        t = timeline.to_clip(k / fps)
         if reframe.shot_at(t).layout != "track":
             continue
         position = reframe.crop_at(t)
         if position != last:
             x, y = position
-            lines.append(f"{t:.4f} crop@cam x {x}, crop@cam y {y};")
+            lines.append(f"{k / fps:.4f} crop@cam x {x}, crop@cam y {y};")
             last = position
     return "\n".join(lines) + "\n"
 
@@ -57,7 +60,9 @@ def fit_chain(width: int, height: int) -> str:
     return (
         f"split=2[fitbg][fitfg];"
         f"[fitbg]scale={bw}:{bh}:force_original_aspect_ratio=increase,crop={bw}:{bh},"
-        f"boxblur=6:2,scale={width}:{height}:flags=bicubic,setsar=1[fitblur];"
+        f"boxblur=luma_radius='min(6,min(w,h)/2-1)':luma_power=2"
+        f":chroma_radius='min(3,min(cw,ch)/2-1)':chroma_power=2,"
+        f"scale={width}:{height}:flags=bicubic,setsar=1[fitblur];"
         f"[fitfg]scale={width}:{height}:force_original_aspect_ratio=decrease,setsar=1[fitfront];"
         f"[fitblur][fitfront]overlay=(W-w)/2:(H-h)/2"
     )
@@ -76,14 +81,14 @@ def video_graph(prepared: PreparedClip, work: Path) -> str:
             f":colors={WAVE_COLOUR},format=yuva420p[wave];"
             f"[bg][wave]overlay=0:(H-h)/2:shortest=1"
         )
-    x0, y0 = reframe.crop_at(0.0)
+    x0, y0 = reframe.crop_at(prepared.timeline.to_clip(0.0))
     crop = f"crop@cam=w={reframe.crop_width}:h={reframe.crop_height}:x={x0}:y={y0}"
     moving = any(len({(k[1], k[2]) for k in s.keyframes}) > 1 for s in reframe.shots) or any(
         s.layout == "track" and reframe.crop_at(s.start) != (x0, y0) for s in reframe.shots
     )
     if moving:
         (work / "camera.cmd").write_text(
-            camera_commands(reframe, prepared.duration, out.fps), encoding="utf-8"
+            camera_commands(reframe, prepared.timeline, out.fps), encoding="utf-8"
         )
         crop = f"sendcmd=f='{work / 'camera.cmd'}',{crop}"
     track = f"{crop},scale={w}:{h}:flags=bicubic,setsar=1"
@@ -91,8 +96,11 @@ def video_graph(prepared: PreparedClip, work: Path) -> str:
         return f"[0:v:0]{track}"
     if reframe.layouts == {"fit"}:
         return f"[0:v:0]{fit_chain(w, h)}"
+    timeline = prepared.timeline
     spans = "+".join(
-        f"between(t,{s.start:.3f},{s.end - 0.001:.3f})" for s in reframe.shots if s.layout == "fit"
+        f"between(t,{timeline.to_output(s.start):.3f},{timeline.to_output(s.end) - 0.001:.3f})"
+        for s in reframe.shots
+        if s.layout == "fit"
     )
     return (
         f"[0:v:0]split=2[trk][fit];[trk]{track}[tracked];[fit]{fit_chain(w, h)}[fitted];"
@@ -130,11 +138,21 @@ class FfmpegRenderer(Renderer):
                 f"{video_graph(prepared, work)},fps={out.fps:g},format=yuv420p,{subs},"
                 f"split=2[vout][vpre];[vpre]select='gte(t,{prepared.preview_at:.3f})'[vprev]"
             )
+            audio = "0:a:0"
+            if prepared.timeline.has_cuts:
+                keep = prepared.timeline.select_expression()
+                graph = graph.replace(
+                    "[0:v:0]",
+                    f"[0:v:0]select='{keep}',setpts=N/({plan.media.fps or 25:g})/TB,",
+                    1,
+                )
+                graph += f";[0:a:0]aselect='{keep}',asetpts=N/SR/TB[aout]"
+                audio = "[aout]"
             m = plan.moment
-            args = ["-ss", f"{m.start:.3f}", "-t", f"{prepared.duration:.3f}"]
+            args = ["-ss", f"{m.start:.3f}", "-t", f"{m.end - m.start:.3f}"]
             args += ["-i", f"file:{source}", "-filter_complex", graph, "-map", "[vout]"]
             if plan.media.has_audio:
-                args += ["-map", "0:a:0", "-c:a", "aac", "-b:a", out.audio_bitrate]
+                args += ["-map", audio, "-c:a", "aac", "-b:a", out.audio_bitrate]
             args += ["-c:v", "libx264", "-preset", out.preset, "-crf", str(out.crf)]
             args += ["-pix_fmt", "yuv420p", "-r", f"{out.fps:g}", "-movflags", "+faststart"]
             args += ["-f", "mp4", f"file:{prepared.partial('mp4')}"]
