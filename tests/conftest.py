@@ -11,6 +11,17 @@ from pathlib import Path
 
 import pytest
 
+from .fakes.fixtures import (  # noqa: F401  fakes of the cloud APIs, SeaweedFS, SMTP
+    fake_assemblyai,
+    fake_claude,
+    fake_openai,
+    fake_resend,
+    s3_bucket,
+    seaweedfs,
+    smtp_server,
+    smtp_tls,
+)
+
 FIXTURES = Path(__file__).parent / "fixtures"
 KADRIO = Path(sys.executable).with_name("kadrio")
 
