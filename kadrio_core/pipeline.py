@@ -141,6 +141,7 @@ class Pipeline:
             reg = registry(kind)
             for name in names:
                 provider = reg.create(name, self.settings)
+                provider.check()
                 if isinstance(provider, Transcriber):
                     provider.check_language(self.settings.language)
         caption_style(self.settings.caption_style)

@@ -47,6 +47,10 @@ class Provider(ABC):
         self.options = options if options is not None else self.Options()
         self.settings = settings if settings is not None else Settings()
 
+    def check(self) -> None:
+        """Raise BadInput before any work when this provider cannot run (no API key, say)."""
+        return None
+
     @classmethod
     def credentials_status(cls) -> str | None:
         """'set', 'missing' or None when the provider needs no credentials (never the secret)."""

@@ -107,6 +107,16 @@ def secret(value: str | None, env: str) -> str | None:
     return value or os.environ.get(env) or None
 
 
+def require_secret(value: str | None, env: str, provider: str) -> str:
+    """The secret from the option or ``env``; BadInput naming the variable when there is none."""
+    key = secret(value, env)
+    if not key:
+        from .errors import BadInput
+
+        raise BadInput(f"{provider} needs an API key: set {env}")
+    return key
+
+
 def configured_secret(
     provider: str, option: str, env: str | None = None, optional: bool = False
 ) -> str | None:

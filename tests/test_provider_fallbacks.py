@@ -249,3 +249,20 @@ def test_plugins_lists_credentials_without_the_secrets(
         assert secret not in result.stdout
     table = run_kadrio("plugins", env=env)
     assert table.code == 0 and "aai-very-secret-value" not in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("setting", "variable"),
+    [("KADRIO_TRANSCRIBER", "ASSEMBLYAI_API_KEY"), ("KADRIO_SELECTOR", "ANTHROPIC_API_KEY")],
+)
+def test_a_missing_key_is_refused_before_any_work(
+    setting: str, variable: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(variable, raising=False)
+    out = tmp_path / "clips"
+    result = clip(out, env={setting: "assemblyai" if "TRANSCRIBER" in setting else "claude"})
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kadrio: error: ")
+    assert variable in result.stderr and "needs an API key" in result.stderr
+    assert not out.exists()  # nothing extracted, transcribed or written

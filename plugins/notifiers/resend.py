@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from kadrio_core.errors import BadInput
 from kadrio_core.hookspecs import hookimpl
 from kadrio_core.models import Message
 from kadrio_core.providers import Notifier, ProviderOptions
@@ -23,7 +22,7 @@ from kadrio_core.remote import (
     Verdict,
     configured_secret,
     first_line,
-    secret,
+    require_secret,
     status_verdict,
     with_retries,
 )
@@ -76,6 +75,12 @@ class ResendNotifier(Notifier):
     def credentials_status(cls) -> str | None:
         return configured_secret(cls.name, "api_key", KEY_ENV)
 
+    def check(self) -> None:
+        self._key()
+
+    def _key(self) -> str:
+        return require_secret(self.options.api_key, KEY_ENV, self.name)
+
     def params(self, message: Message) -> dict[str, Any]:
         params: dict[str, Any] = {
             "from": message.sender or self.options.sender,
@@ -94,9 +99,7 @@ class ResendNotifier(Notifier):
         import resend
         from resend.http_client_requests import RequestsClient
 
-        key = secret(self.options.api_key, KEY_ENV)
-        if not key:
-            raise BadInput(f"resend needs an API key: set {KEY_ENV}")
+        key = self._key()
         o = self.options
         url = o.api_url or os.environ.get(URL_ENV) or "https://api.resend.com"
         options = {"idempotency_key": idempotency_key(message)}

@@ -14,14 +14,13 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from kadrio_core.errors import BadInput
 from kadrio_core.hookspecs import hookimpl
 from kadrio_core.providers import ProviderOptions
 from kadrio_core.remote import (
     Verdict,
     configured_secret,
     first_line,
-    secret,
+    require_secret,
     status_verdict,
     with_retries,
 )
@@ -79,12 +78,16 @@ class ClaudeSelector(LLMSelector):
     def credentials_status(cls) -> str | None:
         return configured_secret(cls.name, "api_key", KEY_ENV)
 
+    def check(self) -> None:
+        self._key()
+
+    def _key(self) -> str:
+        return require_secret(self.options.api_key, KEY_ENV, self.name)
+
     def ask(self, system: str, user: str) -> Any:
         import anthropic
 
-        key = secret(self.options.api_key, KEY_ENV)
-        if not key:
-            raise BadInput(f"claude needs an API key: set {KEY_ENV}")
+        key = self._key()
         o = self.options
         client = anthropic.Anthropic(
             api_key=key, base_url=o.base_url, max_retries=0, timeout=o.timeout

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from kadrio_core.errors import BadInput, ProviderUnavailable
+from kadrio_core.errors import ProviderUnavailable
 from kadrio_core.hookspecs import hookimpl
 from kadrio_core.models import Transcript, TranscriptionRequest, Word
 from kadrio_core.providers import Progress, ProviderOptions, Transcriber
@@ -26,7 +26,7 @@ from kadrio_core.remote import (
     Verdict,
     configured_secret,
     first_line,
-    secret,
+    require_secret,
     status_verdict,
     with_retries,
 )
@@ -91,12 +91,16 @@ class AssemblyAITranscriber(Transcriber):
     def credentials_status(cls) -> str | None:
         return configured_secret(cls.name, "api_key", KEY_ENV)
 
+    def check(self) -> None:
+        self._key()
+
+    def _key(self) -> str:
+        return require_secret(self.options.api_key, KEY_ENV, self.name)
+
     def _client(self) -> Any:
         import assemblyai as aai
 
-        key = secret(self.options.api_key, KEY_ENV)
-        if not key:
-            raise BadInput(f"assemblyai needs an API key: set {KEY_ENV}")
+        key = self._key()
         extra = {"base_url": self.options.base_url} if self.options.base_url else {}
         # a fresh SDK Settings reads ASSEMBLYAI_BASE_URL now, not when the SDK was imported
         sdk_settings = aai.types.Settings(
