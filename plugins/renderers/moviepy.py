@@ -180,14 +180,17 @@ class MoviepyRenderer(Renderer):
 def reframed_clip(
     source: Path, prepared: PreparedClip, reframe: ReframePlan, stack: contextlib.ExitStack
 ) -> Any:
-    """The source span cut per shot, each shot cropped (track) or fitted (fit), joined again."""
+    """The source span cut per shot, each shot cropped (track) or fitted (fit), joined again.
+
+    The shots are in clip time; the moment's cuts are left out at the end (output time).
+    """
     from moviepy import VideoFileClip, concatenate_videoclips
 
     out = prepared.plan.output
     size = (out.width, out.height)
     video = stack.enter_context(VideoFileClip(str(source), audio=False))
     start = prepared.plan.moment.start
-    span = video.subclipped(start, min(start + prepared.duration, video.duration))
+    span = video.subclipped(start, min(start + prepared.timeline.length, video.duration))
     shots = []
     for shot in reframe.shots:
         end = min(shot.end, span.duration)
@@ -204,6 +207,9 @@ def reframed_clip(
 
             shots.append(part.transform(track))
     clip = shots[0] if len(shots) == 1 else concatenate_videoclips(shots, method="chain")
+    timeline = prepared.timeline
+    if timeline.has_cuts:
+        clip = clip.time_transform(timeline.to_clip).with_duration(prepared.duration)
     return clip.with_fps(out.fps)
 
 
@@ -260,6 +266,7 @@ def waveform_clip(source: Path, prepared: PreparedClip, stack: contextlib.ExitSt
     rate = 16_000
     audio = stack.enter_context(AudioFileClip(str(source), fps=rate))
     start = prepared.plan.moment.start
+    to_clip = prepared.timeline.to_clip
     wave_h = _even(h / 4)
     top = (h - wave_h) // 2
     centre = top + wave_h / 2
@@ -269,7 +276,7 @@ def waveform_clip(source: Path, prepared: PreparedClip, stack: contextlib.ExitSt
     background[:] = BACKGROUND
 
     def frame_function(t: float) -> Any:
-        times = np.minimum(start + t + window, audio.duration - 1 / rate)
+        times = np.minimum(start + to_clip(t) + window, audio.duration - 1 / rate)
         chunk = np.abs(audio.get_frame(times)).max(axis=1)
         levels = np.interp(np.linspace(0, chunk.size - 1, w), np.arange(chunk.size), chunk)
         reach = np.maximum(levels * wave_h / 2, 0.5)[None, :]
@@ -282,19 +289,18 @@ def waveform_clip(source: Path, prepared: PreparedClip, stack: contextlib.ExitSt
 
 
 def clip_audio(source: Path, prepared: PreparedClip, work: Path) -> Path:
-    """The clip's audio encoded once by ffmpeg, exactly as the ffmpeg renderer encodes it.
+    """The clip's audio, cuts left out, encoded by ffmpeg as the ffmpeg renderer encodes it.
 
     moviepy's own audio path would resample through Python and always write two channels.
     """
     dest = work / "audio.m4a"
-    m, out = prepared.plan.moment, prepared.plan.output
-    run_ffmpeg(
-        [
-            *("-ss", f"{m.start:.3f}", "-t", f"{prepared.duration:.3f}", "-i", f"file:{source}"),
-            *("-map", "0:a:0", "-vn", "-c:a", "aac", "-b:a", out.audio_bitrate),
-            *("-f", "mp4", f"file:{dest}"),
-        ]
-    )
+    m, out, timeline = prepared.plan.moment, prepared.plan.output, prepared.timeline
+    args = ["-ss", f"{m.start:.3f}", "-t", f"{timeline.length:.3f}", "-i", f"file:{source}"]
+    args += ["-map", "0:a:0", "-vn"]
+    if timeline.has_cuts:
+        args += ["-af", f"aselect='{timeline.select_expression()}',asetpts=N/SR/TB"]
+    args += ["-c:a", "aac", "-b:a", out.audio_bitrate, "-f", "mp4", f"file:{dest}"]
+    run_ffmpeg(args)
     return dest
 
 
