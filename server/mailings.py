@@ -139,7 +139,7 @@ def _values(service: Service, params: dict[str, Any], language: str) -> dict[str
     from .web.i18n import Translator
 
     plans = load_plans(service.settings)
-    translator = Translator(language)
+    translator = Translator(language, service.settings.service.web.timezone)
     base = service.settings.service.public_url.rstrip("/")
     operator = service.settings.operator
     values: dict[str, str] = {

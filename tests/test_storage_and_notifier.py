@@ -58,3 +58,18 @@ def test_outbox_writes_an_eml_per_message(isolated_settings: Path) -> None:
     assert parsed["Subject"] == "Ваши клипы готовы"
     assert parsed.get_body(("plain",)).get_content().strip() == "3 клипа"
     assert parsed.get_body(("html",)).get_content().strip() == "<p>3</p>"
+
+
+def test_list_by_partial_name_and_missing_folders(storage, tmp_path: Path) -> None:
+    src = tmp_path / "f"
+    src.write_text("x")
+    for key in ("jobs/a1/clip-01.mp4", "jobs/a1/clip-02.mp4", "jobs/a10/clip-01.mp4", "users/u"):
+        storage.put(key, src)
+    assert list(storage.list("jobs/a1/clip-0")) == ["jobs/a1/clip-01.mp4", "jobs/a1/clip-02.mp4"]
+    assert list(storage.list("jobs/a1")) == [
+        "jobs/a1/clip-01.mp4",
+        "jobs/a1/clip-02.mp4",
+        "jobs/a10/clip-01.mp4",
+    ]
+    assert list(storage.list("nothing/here/")) == []
+    assert len(list(storage.list())) == 4

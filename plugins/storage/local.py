@@ -82,11 +82,14 @@ class LocalStorage(Storage):
         return 0
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        if not self.root.is_dir():
+        # walk only the folder the prefix points into, not the whole store
+        folder = prefix if prefix.endswith("/") else prefix.rpartition("/")[0]
+        base = self.root.joinpath(*check_key(folder, prefix=True).parts) if folder else self.root
+        if not base.is_dir():
             return iter(())
         keys = (
             p.relative_to(self.root).as_posix()
-            for p in self.root.rglob("*")
+            for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".")
         )
         return iter(sorted(k for k in keys if k.startswith(prefix)))
