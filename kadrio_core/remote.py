@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field
 
@@ -135,3 +135,24 @@ def configured_secret(
     if value:
         return "set"
     return None if optional else "missing"
+
+
+class ApiKeyed:
+    """Mixin for a provider whose ``Options`` has ``api_key``, with ``key_env`` as fallback.
+
+    Gives it the credentials status for `kadrio plugins`, the early ``check()`` and ``_key()``.
+    """
+
+    name: ClassVar[str]
+    key_env: ClassVar[str]
+    options: Any
+
+    @classmethod
+    def credentials_status(cls) -> str | None:
+        return configured_secret(cls.name, "api_key", cls.key_env)
+
+    def check(self) -> None:
+        self._key()
+
+    def _key(self) -> str:
+        return require_secret(self.options.api_key, self.key_env, self.name)

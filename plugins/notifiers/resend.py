@@ -18,11 +18,10 @@ from kadrio_core.hookspecs import hookimpl
 from kadrio_core.models import Message
 from kadrio_core.providers import Notifier, ProviderOptions
 from kadrio_core.remote import (
+    ApiKeyed,
     RemoteOptions,
     Verdict,
-    configured_secret,
     first_line,
-    require_secret,
     status_verdict,
     with_retries,
 )
@@ -65,21 +64,12 @@ def idempotency_key(message: Message) -> str:
     return "kadrio-" + hashlib.sha256(message.model_dump_json().encode()).hexdigest()[:40]
 
 
-class ResendNotifier(Notifier):
+class ResendNotifier(ApiKeyed, Notifier):
+    key_env = KEY_ENV
     name = "resend"
     description = "email through the Resend API"
     Options: ClassVar[type[ProviderOptions]] = ResendOptions
     options: ResendOptions
-
-    @classmethod
-    def credentials_status(cls) -> str | None:
-        return configured_secret(cls.name, "api_key", KEY_ENV)
-
-    def check(self) -> None:
-        self._key()
-
-    def _key(self) -> str:
-        return require_secret(self.options.api_key, KEY_ENV, self.name)
 
     def params(self, message: Message) -> dict[str, Any]:
         params: dict[str, Any] = {

@@ -17,10 +17,9 @@ from pydantic import Field
 from kadrio_core.hookspecs import hookimpl
 from kadrio_core.providers import ProviderOptions
 from kadrio_core.remote import (
+    ApiKeyed,
     Verdict,
-    configured_secret,
     first_line,
-    require_secret,
     status_verdict,
     with_retries,
 )
@@ -68,21 +67,12 @@ def tool_input(message: Any) -> Any:
     raise MalformedReply(f"no {TOOL_NAME} call in the answer")
 
 
-class ClaudeSelector(LLMSelector):
+class ClaudeSelector(ApiKeyed, LLMSelector):
+    key_env = KEY_ENV
     name = "claude"
     description = "Anthropic Claude picks the moments (sends the transcript text only)"
     Options: ClassVar[type[ProviderOptions]] = ClaudeOptions
     options: ClaudeOptions
-
-    @classmethod
-    def credentials_status(cls) -> str | None:
-        return configured_secret(cls.name, "api_key", KEY_ENV)
-
-    def check(self) -> None:
-        self._key()
-
-    def _key(self) -> str:
-        return require_secret(self.options.api_key, KEY_ENV, self.name)
 
     def ask(self, system: str, user: str) -> Any:
         import anthropic

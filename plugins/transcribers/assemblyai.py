@@ -22,11 +22,10 @@ from kadrio_core.hookspecs import hookimpl
 from kadrio_core.models import Transcript, TranscriptionRequest, Word
 from kadrio_core.providers import Progress, ProviderOptions, Transcriber
 from kadrio_core.remote import (
+    ApiKeyed,
     RemoteOptions,
     Verdict,
-    configured_secret,
     first_line,
-    require_secret,
     status_verdict,
     with_retries,
 )
@@ -81,21 +80,12 @@ def language_of(code: str | None, fallback: str) -> str:
     return (code or fallback).split("_")[0].lower() or fallback
 
 
-class AssemblyAITranscriber(Transcriber):
+class AssemblyAITranscriber(ApiKeyed, Transcriber):
+    key_env = KEY_ENV
     name = "assemblyai"
     description = "AssemblyAI speech-to-text (uploads the audio only)"
     Options: ClassVar[type[ProviderOptions]] = AssemblyAIOptions
     options: AssemblyAIOptions
-
-    @classmethod
-    def credentials_status(cls) -> str | None:
-        return configured_secret(cls.name, "api_key", KEY_ENV)
-
-    def check(self) -> None:
-        self._key()
-
-    def _key(self) -> str:
-        return require_secret(self.options.api_key, KEY_ENV, self.name)
 
     def _client(self) -> Any:
         import assemblyai as aai
