@@ -146,20 +146,19 @@ def selection_options(f):  # type: ignore[no-untyped-def]
     return f
 
 
+def output_option(text: str, dest: str = "output"):  # type: ignore[no-untyped-def]
+    return click.option(
+        "-o", "--output", dest, type=click.Path(path_type=Path), required=True, help=text
+    )
+
+
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 language_option = click.option("--language", help="Spoken language, e.g. en or ru.")
 
 
 @cli.command()
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Folder for the clips (created if missing).",
-)
+@output_option("Folder for the clips (created if missing).", "out_dir")
 @selection_options
 @language_option
 @click.option("--transcriber", help="Transcriber name, or a fallback chain a,b.")
@@ -192,13 +191,7 @@ def clip(video: Path, out_dir: Path, quiet: bool, prompt: str | None, **override
 
 @cli.command()
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Where to write transcript.json.",
-)
+@output_option("Where to write transcript.json.")
 @language_option
 @click.option("--transcriber", help="Transcriber name, or a fallback chain a,b.")
 @quiet_option
@@ -221,13 +214,7 @@ def transcribe(video: Path, output: Path, quiet: bool, **overrides: Any) -> None
 
 @cli.command()
 @click.argument("transcript_file", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Where to write moments.json.",
-)
+@output_option("Where to write moments.json.")
 @selection_options
 @click.option("--selector", help="Selector name, or a fallback chain a,b.")
 @quiet_option
@@ -250,14 +237,7 @@ def select(
 @cli.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.argument("moments_file", type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "out_dir",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Folder for the clips.",
-)
+@output_option("Folder for the clips.", "out_dir")
 @click.option(
     "--transcript",
     "transcript_file",
