@@ -19,7 +19,9 @@ import bisect
 import itertools
 import math
 import subprocess
+import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -36,6 +38,9 @@ class ReframeOptions(ProviderOptions):
         default=384, ge=96, le=1920, description="frames are analysed at this width (px)"
     )
     sample_fps: float = Field(default=4.0, ge=1, le=10, description="face samples per second")
+    scan_fps: float = Field(
+        default=1.0, gt=0, le=10, description="whole-frame face scans per second (new faces)"
+    )
     dead_zone: float = Field(default=0.08, ge=0, le=0.5, description="share of the crop width")
     max_pan: float = Field(default=0.5, gt=0, description="crop widths per second at most")
     cut_threshold: float = Field(default=0.35, gt=0, le=1)
@@ -167,21 +172,28 @@ def analyse(
     detect = _detector(options, aw, ah)
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-        # deblocking is skipped: it costs decode time and changes nothing at 320 px
-        "-skip_loop_filter", "all", "-threads", "2",
+        # B-frames and deblocking are skipped: they cost most of the decode and change nothing
+        # at this size; skipped frames are repeated, so frame n is still at n / fps
+        "-skip_loop_filter", "all", "-skip_frame:v", "bidir", "-threads", "2",
         "-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", f"file:{source}",
         "-an", "-sn", "-vf", f"scale={aw}:{ah}:flags=fast_bilinear,format=gray",
-        "-fps_mode", "passthrough", "-f", "rawvideo", "pipe:1",
+        "-fps_mode", "cfr", "-r", f"{fps:.6g}", "-f", "rawvideo", "pipe:1",
     ]  # fmt: skip
     size = aw * ah
-    samples: list[Sample] = []
+    pending: list[tuple[float, Future[tuple[list[Box], list[float]]]]] = []
+    slots = threading.BoundedSemaphore(32)  # frames waiting for the detector, at most
     cuts: list[float] = []
-    previous = None
+    previous = None  # the last frame that differs from the one before it
     previous_hist = None
     last_cut = 0.0
+    last_sample = -1.0
+    last_sampled = None
+    full_every = max(1, round(options.sample_fps / options.scan_fps))
     recent: list[float] = []
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
+    # faces are detected on a second thread (OpenCV releases the GIL) while ffmpeg decodes
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kadrio-faces")
     try:
         index = 0
         while True:
@@ -191,13 +203,17 @@ def analyse(
             frame = np.frombuffer(raw, dtype=np.uint8).reshape(ah, aw)
             t = index / fps
             small = frame[::4, ::4]
-            hist = np.bincount(small.ravel() >> 4, minlength=16).astype(np.float64)
-            hist /= hist.sum()
-            if previous_hist is not None and previous is not None:
+            moved = 1.0
+            hist = previous_hist
+            if previous is not None and previous_hist is not None:
+                moved = float(np.abs(small.astype(np.int16) - previous[::4, ::4]).mean()) / 255
+            if moved > 0:  # a repeated (skipped) frame tells nothing new
+                hist = np.bincount(small.ravel() >> 4, minlength=16).astype(np.float64)
+                hist /= hist.sum()
+            if moved > 0 and previous_hist is not None and hist is not None:
                 # a cut changes the colours (histogram) or, when the same things are shown
                 # elsewhere, the picture far more than the last frames' motion did
                 change = 0.5 * float(np.abs(hist - previous_hist).sum())
-                moved = float(np.abs(small.astype(np.int16) - previous[::4, ::4]).mean()) / 255
                 usual = sorted(recent)[len(recent) // 2] if recent else 0.0
                 recent.append(moved)
                 del recent[:-12]
@@ -206,16 +222,20 @@ def analyse(
                     cuts.append(round(t, 3))
                     last_cut = t
             if index % step == 0:
-                boxes = [
-                    (x * scale, y * scale, w * scale, h * scale) for x, y, w, h in detect(frame)
-                ]
-                motion = []
-                if len(boxes) == 2 and previous is not None:
-                    motion = [_mouth_motion(frame, previous, b, scale) for b in boxes]
-                samples.append(Sample(round(t, 3), boxes, motion))
-            previous, previous_hist = frame, hist
+                full = (index // step) % full_every == 0 or last_cut > last_sample
+                last_sample = t
+                slots.acquire()
+                # mouths move between two samples of a speaker, not two frames
+                job = pool.submit(_look, detect, frame, last_sampled, scale, full)
+                last_sampled = frame
+                job.add_done_callback(lambda _: slots.release())
+                pending.append((round(t, 3), job))
+            if moved > 0:
+                previous, previous_hist = frame, hist
             index += 1
+        samples = [Sample(t, *job.result()) for t, job in pending]
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         proc.stdout.close()
         if proc.poll() is None:
             proc.kill()
@@ -223,9 +243,23 @@ def analyse(
     return Analysis(samples, [c for c in cuts if c < duration - 0.25], duration)
 
 
+Box = tuple[float, float, float, float]
+
+
+def _look(detect, frame, previous, scale: float, full: bool) -> tuple[list[Box], list[float]]:  # type: ignore[no-untyped-def]
+    """Faces in one sample frame (source pixels) and, with two faces, how much each mouth moved."""
+    boxes: list[Box] = [
+        (x * scale, y * scale, w * scale, h * scale) for x, y, w, h in detect(frame, full)
+    ]
+    motion = []
+    if len(boxes) == 2 and previous is not None:
+        motion = [_mouth_motion(frame, previous, b, scale) for b in boxes]
+    return boxes, motion
+
+
 def _detector(
     options: ReframeOptions, width: int, height: int
-) -> Callable[[object], Sequence[tuple[int, int, int, int]]]:
+) -> Callable[[object, bool], Sequence[tuple[int, int, int, int]]]:
     import cv2
 
     if options.detector == "yunet":
@@ -235,7 +269,7 @@ def _detector(
             raise BadInput(f"YuNet model file not found: {options.yunet_model}")
         yunet = cv2.FaceDetectorYN.create(str(options.yunet_model), "", (width, height), 0.7)
 
-        def detect_yunet(frame):  # type: ignore[no-untyped-def]
+        def detect_yunet(frame, full):  # type: ignore[no-untyped-def]
             _, faces = yunet.detect(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
             return [tuple(int(v) for v in f[:4]) for f in (faces if faces is not None else [])]
 
@@ -245,10 +279,27 @@ def _detector(
         str(Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml")
     )
     min_side = max(24, height // 12)  # 24 px: the Haar cascade's own window
+    known: list[tuple[int, int, int, int]] = []
 
-    def detect_haar(frame):  # type: ignore[no-untyped-def]
-        found = cascade.detectMultiScale(frame, 1.1, 5, minSize=(min_side, min_side))
-        return [tuple(int(v) for v in box) for box in found]
+    def detect_haar(frame, full):  # type: ignore[no-untyped-def]
+        # A whole-frame scan is the costly part; between scans each known face is looked for
+        # only around where it was, at about its size.
+        if full or not known:
+            found = cascade.detectMultiScale(frame, 1.1, 5, minSize=(min_side, min_side))
+            known[:] = boxes = [tuple(int(v) for v in box) for box in found]
+            return boxes
+        boxes = []
+        for i, (x, y, w, h) in enumerate(known):
+            x0, y0 = max(x - w, 0), max(y - h // 2, 0)
+            region = frame[y0 : y + h + h // 2, x0 : x + 2 * w]
+            low, high = max(min_side, int(w * 0.7)), int(w * 1.5) + 1
+            hits = cascade.detectMultiScale(region, 1.1, 4, minSize=(low, low),
+                                            maxSize=(high, high))  # fmt: skip
+            if len(hits):
+                a, b, c, d = (int(v) for v in hits[0])
+                known[i] = (a + x0, b + y0, c, d)  # a face not seen now is looked for again
+                boxes.append(known[i])
+        return boxes
 
     return detect_haar
 

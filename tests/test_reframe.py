@@ -154,13 +154,13 @@ def test_no_face_falls_back_to_fit(tmp_path: Path) -> None:
 
 
 def test_two_faces_follow_the_one_who_speaks(photo: Path, tmp_path: Path) -> None:
-    # the right face's mouth moves (a flickering patch) while the audio plays
+    # the right face's lips move (its mouth region shifts down and back) while the audio plays
     k = 220 / 512
-    mx, my = round(205 * k), round(132 * k)
-    flicker = f",drawbox=x={mx}:y={my}:w=24:h=12:c=black:t=fill:enable='lt(mod(t,0.4),0.2)'"
+    mx, my = round(200 * k), round(138 * k)
     graph = (
-        "[1:v]scale=220:220,setsar=1,split=2[a][b];"
-        f"[b]null{flicker}[b2];"
+        "[1:v]scale=220:220,setsar=1,split=3[a][b][m];"
+        f"[m]crop=26:10:{mx}:{my}[mouth];"
+        f"[b][mouth]overlay=x={mx}:y={my}+4:enable='lt(mod(t,0.4),0.2)'[b2];"
         "[0:v][a]overlay=x=60:y=70[l];[l][b2]overlay=x=360:y=70:shortest=1,format=yuv420p[v]"
     )
     source = make_video(tmp_path / "two.mp4", graph, 6, photo)
