@@ -68,7 +68,7 @@ def ffmpeg() -> str:
 
 
 def build_source() -> Path:
-    """The 1080p talk; built once (about two minutes on two cores), then reused."""
+    """The 1080p talk; built once (about three minutes on two cores), then reused."""
     if SOURCE.is_file() and SOURCE.stat().st_size > 0:
         return SOURCE
     from skimage import data, io

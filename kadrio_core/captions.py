@@ -174,7 +174,7 @@ def to_ass(cues: list[Cue], style: CaptionStyle, width: int, height: int) -> str
     """Word-by-word captions: words appear as they are spoken, the current one highlighted.
 
     Words not yet spoken are laid out but fully transparent, so the line does not jump as
-    it fills up.
+    it fills up; boxed styles leave them out instead (a box would show around them).
     """
     size = round(style.font_size * height)
     outline = max(style.outline_width * height, 0.0)
@@ -218,7 +218,7 @@ def to_ass(cues: list[Cue], style: CaptionStyle, width: int, height: int) -> str
                     parts.append(text)
                 elif j == i:
                     parts.append(f"{{\\c{highlight}{pop}}}{text}{{\\c{primary}{unpop}}}")
-                else:
+                elif not style.box:  # a box would still show around a transparent word
                     parts.append(f"{{\\alpha&HFF&}}{text}{{\\alpha&H00&}}")
             text = shrink + " ".join(parts)
             lines.append(f"Dialogue: 0,{_ass_time(start)},{_ass_time(end)},Caption,,0,0,0,,{text}")

@@ -37,6 +37,10 @@ def test_outputs_are_playable_vertical_clips(clipped: tuple[Path, Result]) -> No
         s = streams(mp4)
         assert (s.width, s.height) == (1080, 1920)
         assert s.video_codec == "h264" and s.audio_codec == "aac"
+        import av
+
+        with av.open(str(mp4)) as c:  # limited range, as every player expects
+            assert c.streams.video[0].codec_context.pix_fmt == "yuv420p"
         assert s.fps == pytest.approx(30, abs=0.01)
         assert s.duration == pytest.approx(entry.duration, abs=0.25)
         assert 20 - 0.5 <= entry.duration <= 60 + 0.5
