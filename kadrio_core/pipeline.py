@@ -281,9 +281,8 @@ class Pipeline:
             _remove_stale_clips(out_dir, keep=0)
             (out_dir / "moments.json").unlink(missing_ok=True)
             write_json(out_dir / CHECKPOINT, state)
-            return self._manifest(
-                out_dir, ref, media, [], f"no speech found in {source.name}; no clips made"
-            )
+            message = f"no speech found in {source.name}; no clips made"
+            return self._manifest(out_dir, new_manifest(ref, media, [], message))
 
         moments_path = out_dir / "moments.json"
         key = _digest(
@@ -338,7 +337,7 @@ class Pipeline:
                     storage.delete(key)
             self.attempts.append(ProviderAttempt(stage="storage", provider=name, ok=True))
             self.used["storage"] = name
-            manifest = self._updated(out_dir, manifest, published)
+            manifest = self._manifest(out_dir, manifest, published)
             storage.put(prefix + "manifest.json", out_dir / "manifest.json")
         except ProviderError as exc:
             if self.used.pop("storage", None):  # the manifest upload itself failed
@@ -346,22 +345,8 @@ class Pipeline:
             self.attempts.append(
                 ProviderAttempt(stage="storage", provider=name, ok=False, error=str(exc))
             )
-            self._updated(out_dir, manifest, None)
+            self._manifest(out_dir, manifest, None)
             raise ProviderError(f"storage failed: {exc}; the files are in {out_dir}") from None
-        return manifest
-
-    def _updated(
-        self, out_dir: Path, manifest: Manifest, published: Publication | None
-    ) -> Manifest:
-        manifest = manifest.model_copy(
-            update={
-                "providers": dict(self.used),
-                "attempts": list(self.attempts),
-                "timings": dict(self.timings),
-                "published": published,
-            }
-        )
-        write_json(out_dir / "manifest.json", manifest.model_dump(mode="json"))
         return manifest
 
     def render_moments(
@@ -377,26 +362,23 @@ class Pipeline:
         """Render the moments and write the folder's manifest."""
         rendered = self.render_all(source, media, transcript, moments, out_dir, state)
         entries = [clip_entry(c, m) for c, m in zip(rendered, moments, strict=True)]
-        return self._manifest(out_dir, fingerprint(source), media, entries, message)
+        return self._manifest(out_dir, new_manifest(fingerprint(source), media, entries, message))
 
     def _manifest(
         self,
         out_dir: Path,
-        ref: SourceRef,
-        media: MediaInfo,
-        clips: list[ClipEntry],
-        message: str | None,
+        manifest: Manifest,
+        published: Publication | None = None,
     ) -> Manifest:
-        manifest = Manifest(
-            kadrio_version=__version__,
-            source=ref,
-            media=media,
-            settings=redact(self.settings.model_dump(mode="json")),
-            providers=self.used,
-            attempts=self.attempts,
-            timings=self.timings,
-            message=message,
-            clips=clips,
+        """Write the folder's manifest with the providers, attempts and timings so far."""
+        manifest = manifest.model_copy(
+            update={
+                "settings": redact(self.settings.model_dump(mode="json")),
+                "providers": dict(self.used),
+                "attempts": list(self.attempts),
+                "timings": dict(self.timings),
+                "published": published,
+            }
         )
         write_json(out_dir / "manifest.json", manifest.model_dump(mode="json"))
         return manifest
@@ -437,6 +419,21 @@ def _as(provider: Provider, kind: type[P]) -> P:
     if not isinstance(provider, kind):
         raise ProviderError(f"{provider!r} is not a {kind.__name__}")
     return provider
+
+
+def new_manifest(
+    source: SourceRef, media: MediaInfo, clips: list[ClipEntry], message: str | None
+) -> Manifest:
+    """A manifest before the run's settings, providers and timings are filled in."""
+    return Manifest(
+        kadrio_version=__version__,
+        source=source,
+        media=media,
+        settings={},
+        providers={},
+        clips=clips,
+        message=message,
+    )
 
 
 def clip_entry(clip: RenderedClip, moment: Moment) -> ClipEntry:
