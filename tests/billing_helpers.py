@@ -26,7 +26,7 @@ from kadrio_server.service import Service, job_prefix
 from kadrio_server.users import create_user
 
 from .conftest import FIXTURES
-from .server.conftest import PG_ADMIN, make_settings
+from .server.conftest import fresh_database, make_settings
 
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 ROBOKASSA = {
@@ -40,18 +40,7 @@ ROBOKASSA = {
 @pytest.fixture
 def own_pg() -> Iterator[str]:
     """A PostgreSQL database for one test (purges act on every row, so none is shared)."""
-    import psycopg
-
-    name = f"kadrio_billing_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"these tests need PostgreSQL on 127.0.0.1:5432: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from fresh_database("kadrio_billing")
 
 
 def settings_for(data_dir: Path, database_url: str | None = None, **overrides: Any) -> Any:

@@ -29,21 +29,26 @@ SMALL = OutputFormat(width=270, height=480)  # cheap renders where the size is n
 CLIP_OPTIONS = {"max_clips": 2, "min_seconds": 10, "max_seconds": 20}
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A fresh database on the local PostgreSQL, dropped at the end of the session."""
+def fresh_database(prefix: str) -> Iterator[str]:
+    """Create a database on the local PostgreSQL, yield its URL, drop it afterwards."""
     import psycopg
 
-    name = f"kadrio_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
-        pytest.fail(f"the service tests need PostgreSQL on 127.0.0.1:5432: {exc}")
+        pytest.fail(f"these tests need PostgreSQL on 127.0.0.1:5432: {exc}")
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh database on the local PostgreSQL, dropped at the end of the session."""
+    yield from fresh_database("kadrio_test")
 
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
