@@ -183,6 +183,22 @@ def test_two_faces_follow_the_one_who_speaks(photo: Path, tmp_path: Path) -> Non
     assert clip.plan["reframe"]["shots"][0]["reason"] == "no clear speaker"
 
 
+CYRILLIC_LONG = [
+    Word(text="Привет,", start=0.1, end=0.4),
+    Word(text="достопримечательности!", start=0.5, end=1.2),
+]
+
+
+def assert_caption_in_safe_area(frame: np.ndarray) -> None:
+    """A 270x480 frame of a dark picture shows caption glyphs, low, inside the edges."""
+    bright = frame.max(axis=2) > 180
+    assert bright[: 480 * 2 // 3].sum() < bright.sum() // 10  # the text is in the lower part
+    assert bright.sum() > 150  # glyphs were drawn on a dark, empty frame
+    columns = np.where(bright.any(axis=0))[0]
+    assert columns.min() > 3 and columns.max() < 270 - 4  # the long word was shrunk to fit
+    assert bright[-480 // 6 :].sum() == 0  # clear of the bottom controls
+
+
 def _yellow(frame: np.ndarray) -> int:
     r, g, b = (frame[..., i].astype(int) for i in range(3))
     return int(((r > 200) & (g > 160) & (b < 90)).sum())
@@ -203,18 +219,9 @@ def test_word_highlight_starts_within_one_frame(tmp_path: Path) -> None:
 @pytest.mark.parametrize("style", ["bold", "karaoke", "minimal"])
 def test_cyrillic_and_long_words_render_inside_the_frame(tmp_path: Path, style: str) -> None:
     source = make_video(tmp_path / "plain.mp4", "[0:v]format=yuv420p[v]", 2)
-    words = [
-        Word(text="Привет,", start=0.1, end=0.4),
-        Word(text="достопримечательности!", start=0.5, end=1.2),
-    ]
-    clip = render(source, tmp_path, 0.0, 2.0, words=words, style=style)
+    clip = render(source, tmp_path, 0.0, 2.0, words=CYRILLIC_LONG, style=style)
     frame = frames_at(clip.mp4, [1.5])[1.5]
-    bright = frame.max(axis=2) > 180
-    assert bright[: 480 * 2 // 3].sum() < bright.sum() // 10  # the text is in the lower part
-    assert bright.sum() > 150  # glyphs were drawn on a dark, empty frame
-    columns = np.where(bright.any(axis=0))[0]
-    assert columns.min() > 3 and columns.max() < 270 - 4  # the long word was shrunk to fit
-    assert bright[-480 // 6 :].sum() == 0  # clear of the bottom controls
+    assert_caption_in_safe_area(frame)
 
 
 @pytest.mark.parametrize(
