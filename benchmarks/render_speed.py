@@ -327,10 +327,10 @@ def profile_runs(source: Path, plan: Any, plan_file: Path, work: Path) -> list[R
     def timed_detector(*args: Any) -> Any:
         detect = make_detector(*args)
 
-        def timed(frame: Any) -> Any:
+        def timed(frame: Any, full: bool) -> Any:
             started = time.perf_counter()
             try:
-                return detect(frame)
+                return detect(frame, full)
             finally:
                 detecting[0] += time.perf_counter() - started
                 detecting[1] += 1

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import os
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
@@ -39,7 +40,10 @@ class ReframeOptions(ProviderOptions):
     )
     sample_fps: float = Field(default=4.0, ge=1, le=10, description="face samples per second")
     scan_fps: float = Field(
-        default=1.0, gt=0, le=10, description="whole-frame face scans per second (new faces)"
+        default=0.5,
+        gt=0,
+        le=10,
+        description="whole-frame face scans per second (new faces; every cut gets one too)",
     )
     dead_zone: float = Field(default=0.08, ge=0, le=0.5, description="share of the crop width")
     max_pan: float = Field(default=0.5, gt=0, description="crop widths per second at most")
@@ -47,6 +51,12 @@ class ReframeOptions(ProviderOptions):
     detector: Literal["haar", "yunet"] = "haar"
     yunet_model: Path | None = Field(default=None, description="face_detection_yunet .onnx file")
     speaker_margin: float = Field(default=1.3, ge=1, description="how clearly a speaker must win")
+    decoders: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 4),
+        ge=1,
+        le=16,
+        description="ffmpeg decoders at once for a long clip (one part of the clip each)",
+    )
 
 
 class Shot(Contract):
@@ -121,6 +131,10 @@ class Analysis:
     duration: float
 
 
+Box = tuple[float, float, float, float]  # x, y, w, h
+Detector = Callable[[object, bool], Sequence[tuple[int, int, int, int]]]
+
+
 def plan_reframe(
     source: Path,
     media: MediaInfo,
@@ -162,88 +176,147 @@ def plan_reframe(
 def analyse(
     source: Path, media: MediaInfo, start: float, duration: float, options: ReframeOptions
 ) -> Analysis:
-    import numpy as np
+    """Faces and cuts of the span, decoded in parts at once where there are cores to spare.
 
+    The decoder of a typical source uses about one core however many threads it is given (the
+    B-frames it skips are what frame threads would overlap), so a long span is cut into parts,
+    each decoded by its own ffmpeg and scanned by its own thread; face detection runs on one
+    more thread (OpenCV releases the GIL).
+    """
     aw = min(options.analysis_width, media.width - media.width % 2)
     ah = max(2, round(aw * media.height / media.width / 2) * 2)
     scale = media.width / aw
     fps = media.fps or 25.0
-    step = max(1, round(fps / options.sample_fps))
-    detect = _detector(options, aw, ah)
-    cmd = [
-        ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
-        # B-frames and deblocking are skipped: they cost most of the decode and change nothing
-        # at this size; skipped frames are repeated, so frame n is still at n / fps
-        "-skip_loop_filter", "all", "-skip_frame:v", "bidir", "-threads", "2",
-        "-ss", f"{start:.3f}", "-t", f"{duration:.3f}", "-i", f"file:{source}",
-        "-an", "-sn", "-vf", f"scale={aw}:{ah}:flags=fast_bilinear,format=gray",
-        "-fps_mode", "cfr", "-r", f"{fps:.6g}", "-f", "rawvideo", "pipe:1",
-    ]  # fmt: skip
-    size = aw * ah
-    pending: list[tuple[float, Future[tuple[list[Box], list[float]]]]] = []
+    frames = max(1, math.ceil(duration * fps - 1e-6))
+    parts = _parts(frames, fps, options.decoders)
     slots = threading.BoundedSemaphore(32)  # frames waiting for the detector, at most
-    cuts: list[float] = []
-    previous = None  # the last frame that differs from the one before it
-    previous_hist = None
-    last_cut = 0.0
-    last_sample = -1.0
-    last_sampled = None
-    full_every = max(1, round(options.sample_fps / options.scan_fps))
-    recent: list[float] = []
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    # faces are detected on a second thread (OpenCV releases the GIL) while ffmpeg decodes
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kadrio-faces")
+    faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kadrio-faces")
+    readers = ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="kadrio-decode")
+    stop = threading.Event()
     try:
-        index = 0
-        while True:
-            raw = proc.stdout.read(size)
-            if len(raw) < size:
-                break
-            frame = np.frombuffer(raw, dtype=np.uint8).reshape(ah, aw)
-            t = index / fps
-            small = frame[::4, ::4]
-            moved = 1.0
-            hist = previous_hist
-            if previous is not None and previous_hist is not None:
-                moved = float(np.abs(small.astype(np.int16) - previous[::4, ::4]).mean()) / 255
-            if moved > 0:  # a repeated (skipped) frame tells nothing new
-                hist = np.bincount(small.ravel() >> 4, minlength=16).astype(np.float64)
-                hist /= hist.sum()
-            if moved > 0 and previous_hist is not None and hist is not None:
-                # a cut changes the colours (histogram) or, when the same things are shown
-                # elsewhere, the picture far more than the last frames' motion did
-                change = 0.5 * float(np.abs(hist - previous_hist).sum())
-                usual = sorted(recent)[len(recent) // 2] if recent else 0.0
-                recent.append(moved)
-                del recent[:-12]
-                jump = moved > 0.06 and moved > 4 * usual + 0.01
-                if (change > options.cut_threshold or jump) and t - last_cut >= 0.5:
-                    cuts.append(round(t, 3))
-                    last_cut = t
-            if index % step == 0:
-                full = (index // step) % full_every == 0 or last_cut > last_sample
-                last_sample = t
-                slots.acquire()
-                # mouths move between two samples of a speaker, not two frames
-                job = pool.submit(_look, detect, frame, last_sampled, scale, full)
-                last_sampled = frame
-                job.add_done_callback(lambda _: slots.release())
-                pending.append((round(t, 3), job))
-            if moved > 0:
-                previous, previous_hist = frame, hist
-            index += 1
-        samples = [Sample(t, *job.result()) for t, job in pending]
+        scans = [
+            readers.submit(
+                _Scan(source, start, fps, aw, ah, scale, options, faces, slots, stop).run,
+                *part,
+                # made here: a first import of cv2 on two threads at once can fail
+                _detector(options, aw, ah),
+            )
+            for part in parts
+        ]
+        try:
+            results = [scan.result() for scan in scans]
+            samples = [Sample(t, *job.result()) for part in results for t, job in part[0]]
+        finally:
+            stop.set()  # one part failed: the others stop at their next frame
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        proc.stdout.close()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        readers.shutdown(wait=True, cancel_futures=True)
+        faces.shutdown(wait=True, cancel_futures=True)
+    cuts = [c for part in results for c in part[1]]
     return Analysis(samples, [c for c in cuts if c < duration - 0.25], duration)
 
 
-Box = tuple[float, float, float, float]
+# frames decoded before a part's first one only to prime its cut detector
+_WARMUP = 12
+
+
+def _parts(frames: int, fps: float, decoders: int) -> list[tuple[int, int, int]]:
+    """(first frame, end frame, warm-up frames) of each part; a part is 10 s at least."""
+    count = max(1, min(decoders, int(frames / fps // 10)))
+    bounds = [frames * i // count for i in range(count + 1)]
+    return [(a, b, min(_WARMUP, a)) for a, b in itertools.pairwise(bounds)]
+
+
+class _Scan:
+    """One part of the span: decoded by its own ffmpeg, its cuts found, its samples queued."""
+
+    def __init__(  # type: ignore[no-untyped-def]
+        self, source: Path, start: float, fps: float, width: int, height: int, scale: float,
+        options: ReframeOptions, faces: ThreadPoolExecutor, slots, stop: threading.Event,
+    ) -> None:  # fmt: skip
+        self.source, self.start, self.fps = source, start, fps
+        self.width, self.height, self.scale = width, height, scale
+        self.options, self.faces, self.slots, self.stop = options, faces, slots, stop
+
+    def run(
+        self, first: int, end: int, warmup: int, detect: Detector
+    ) -> tuple[list[tuple[float, Future[tuple[list[Box], list[float]]]]], list[float]]:
+        import numpy as np
+
+        options, fps, aw, ah = self.options, self.fps, self.width, self.height
+        scale = self.scale
+        step = max(1, round(fps / options.sample_fps))
+        full_every = max(1, round(options.sample_fps / options.scan_fps))
+        begin = first - warmup
+        cmd = [
+            ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error",
+            # B-frames and deblocking are skipped: they cost most of the decode and change
+            # nothing at this size; skipped frames are repeated, so frame n is still at n / fps
+            "-skip_loop_filter", "all", "-skip_frame:v", "bidir", "-threads", "1",
+            "-ss", f"{self.start + begin / fps:.3f}", "-t", f"{(end - begin) / fps:.3f}",
+            "-i", f"file:{self.source}",
+            "-an", "-sn", "-vf", f"scale={aw}:{ah}:flags=fast_bilinear,format=gray",
+            "-fps_mode", "cfr", "-r", f"{fps:.6g}", "-f", "rawvideo", "pipe:1",
+        ]  # fmt: skip
+        size = aw * ah
+        pending: list[tuple[float, Future[tuple[list[Box], list[float]]]]] = []
+        cuts: list[float] = []
+        previous = None  # the last frame that differs from the one before it
+        previous_hist = None
+        # no cut in the clip's first half second; a later part's warm-up frames cover it
+        last_cut = 0.0 if begin == 0 else -math.inf
+        last_sample = -1.0
+        last_sampled = None
+        recent: list[float] = []
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        assert proc.stdout is not None
+        try:
+            for index in range(begin, end):
+                if self.stop.is_set():
+                    break
+                raw = proc.stdout.read(size)
+                if len(raw) < size:
+                    break
+                frame = np.frombuffer(raw, dtype=np.uint8).reshape(ah, aw)
+                t = index / fps
+                small = frame[::4, ::4]
+                moved = 1.0
+                hist = previous_hist
+                if previous is not None and previous_hist is not None:
+                    moved = float(np.abs(small.astype(np.int16) - previous[::4, ::4]).mean()) / 255
+                if moved > 0:  # a repeated (skipped) frame tells nothing new
+                    hist = np.bincount(small.ravel() >> 4, minlength=16).astype(np.float64)
+                    hist /= hist.sum()
+                if moved > 0 and previous_hist is not None and hist is not None:
+                    # a cut changes the colours (histogram) or, when the same things are shown
+                    # elsewhere, the picture far more than the last frames' motion did
+                    change = 0.5 * float(np.abs(hist - previous_hist).sum())
+                    usual = sorted(recent)[len(recent) // 2] if recent else 0.0
+                    recent.append(moved)
+                    del recent[:-12]
+                    jump = moved > 0.06 and moved > 4 * usual + 0.01
+                    cut = change > options.cut_threshold or jump
+                    if cut and t - last_cut >= 0.5:
+                        if index >= first:
+                            cuts.append(round(t, 3))
+                        last_cut = t
+                if index % step == 0:
+                    if index >= first:
+                        full = (index // step) % full_every == 0 or last_cut > last_sample
+                        self.slots.acquire()
+                        # mouths move between two samples of a speaker, not two frames
+                        job = self.faces.submit(_look, detect, frame, last_sampled, scale, full)
+                        job.add_done_callback(lambda _: self.slots.release())
+                        pending.append((round(t, 3), job))
+                    last_sample = t
+                    last_sampled = frame
+                if moved > 0:
+                    previous, previous_hist = frame, hist
+        finally:
+            proc.stdout.close()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        return pending, cuts
 
 
 def _look(detect, frame, previous, scale: float, full: bool) -> tuple[list[Box], list[float]]:  # type: ignore[no-untyped-def]
@@ -257,9 +330,7 @@ def _look(detect, frame, previous, scale: float, full: bool) -> tuple[list[Box],
     return boxes, motion
 
 
-def _detector(
-    options: ReframeOptions, width: int, height: int
-) -> Callable[[object, bool], Sequence[tuple[int, int, int, int]]]:
+def _detector(options: ReframeOptions, width: int, height: int) -> Detector:
     import cv2
 
     if options.detector == "yunet":

@@ -12,7 +12,7 @@ import pytest
 from kadrio_core.media import ffmpeg_exe, probe
 from kadrio_core.models import ClipPlan, Moment, OutputFormat, Word
 from kadrio_core.plugins import registry
-from kadrio_core.reframe import ReframePlan
+from kadrio_core.reframe import ReframeOptions, ReframePlan, analyse
 from kadrio_core.settings import Settings
 
 PHOTO_FACE = (177, 66, 95, 95)  # the face in skimage's astronaut.png (512x512), x y w h
@@ -133,6 +133,24 @@ def test_a_hard_cut_makes_the_camera_jump(photo: Path, tmp_path: Path) -> None:
     assert after - before > 250  # a jump, not a pan
     assert reframe.crop_at(4.05) == reframe.crop_at(6.0)  # already in place right after the cut
     assert_output_shows_the_planned_crop(source, clip.mp4, reframe, 0.0, [3.8, 4.1, 7.0])
+
+
+def test_a_clip_decoded_in_parts_finds_what_one_decoder_finds(photo: Path, tmp_path: Path) -> None:
+    # 22 s from 2 s on: two parts of 11 s with two decoders; the second cut is at the boundary
+    x = "if(lt(t,6),10,if(lt(t,13),370,if(lt(t,18),60,330)))"
+    source = make_video(tmp_path / "long.mp4", photo_overlay(260, x, 50), 24, photo)
+    media = probe(source)
+    one = analyse(source, media, 2.0, 22.0, ReframeOptions(decoders=1))
+    two = analyse(source, media, 2.0, 22.0, ReframeOptions(decoders=2))
+    assert one.cuts == pytest.approx([4.0, 11.0, 16.0], abs=0.041)
+    assert two.cuts == one.cuts
+    assert [s.t for s in two.samples] == [s.t for s in one.samples]
+    assert len(two.samples) == len(range(0, 22 * 25, 6))  # every 6th frame: 4 a second
+    with_face = [s for s in two.samples if len(s.faces) == 1]
+    assert len(with_face) >= 0.95 * len(two.samples)
+    for a, b in zip(one.samples, two.samples, strict=True):
+        if a.faces and b.faces:
+            assert abs(a.faces[0][0] - b.faces[0][0]) < 0.2 * a.faces[0][2], a.t
 
 
 def test_no_face_falls_back_to_fit(tmp_path: Path) -> None:

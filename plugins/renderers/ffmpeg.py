@@ -136,10 +136,11 @@ class FfmpegRenderer(Renderer):
             subs = f"ass=filename='{work / 'captions.ass'}':fontsdir='{work}'"
             graph = (
                 f"{video_graph(prepared, work)},fps={out.fps:g},format=yuv420p,{subs},"
+                # one frame goes on to the jpg: trim ends the branch, so the frames after it are
+                # not converted for nothing; the jpeg's own range here, or the encoder of the jpg
+                # would pull the mp4 to full range (yuvj420p) through the shared split
                 f"split=2[vout][vpre];[vpre]select='gte(t,{prepared.preview_at:.3f})',"
-                # the jpeg's own range here, or the encoder of the jpg would pull the mp4 to
-                # full range (yuvj420p) through the shared split
-                f"format=yuvj420p[vprev]"
+                f"trim=end_frame=1,format=yuvj420p[vprev]"
             )
             audio = "0:a:0"
             if prepared.timeline.has_cuts:
