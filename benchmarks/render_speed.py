@@ -248,7 +248,7 @@ def worker_cmd(kind: str, plan_file: Path, **extra: str) -> list[str]:
     return cmd
 
 
-def worker(kind: str, plan_file: Path, graph_fix: bool) -> int:
+def worker(kind: str, plan_file: Path, decoders: int | None) -> int:
     """One render (or the analysis alone) in this fresh process; prints its timings as JSON."""
     from kadrio_core.models import ClipPlan
     from kadrio_core.plugins import registry
@@ -258,41 +258,21 @@ def worker(kind: str, plan_file: Path, graph_fix: bool) -> int:
 
     plan = ClipPlan.model_validate_json(plan_file.read_text())
     source = plan.media.path
+    options = {} if decoders is None else {"decoders": decoders}
     if kind == "analysis":
         started = time.perf_counter()
-        prepared = prepare(source, plan, ReframeOptions())
+        prepared = prepare(source, plan, ReframeOptions(**options))
         seconds = time.perf_counter() - started
         assert prepared.reframe is not None
         shots = [(s.start, s.layout, s.reason) for s in prepared.reframe.shots]
         print(json.dumps({"seconds": seconds, "shots": shots}))
         return 0
-    if graph_fix:
-        _patch_preview_format()
-    renderer = registry("renderer").create(kind, Settings())
+    renderer = registry("renderer").create(kind, Settings(providers={kind: options}))
     started = time.perf_counter()
     clip = renderer.render(source, plan)
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "layout": clip.plan.get("layout")}))
     return 0
-
-
-def _patch_preview_format() -> None:
-    """--profile only: the ffmpeg renderer with its preview branch converted to yuvj420p.
-
-    Measures the change proposed in the README (the main output then stays yuv420p instead
-    of being converted to full-range yuvj420p for the sake of the jpg encoder).
-    """
-    import kadrio_plugins.renderers.ffmpeg as renderer
-
-    original = renderer.run_ffmpeg
-
-    def run(args: list[str], **kwargs: Any) -> None:
-        fixed = [
-            a.replace("'[vprev]", "',format=yuvj420p[vprev]") if "[vprev]" in a else a for a in args
-        ]
-        original(fixed, **kwargs)
-
-    renderer.run_ffmpeg = run  # type: ignore[assignment]
 
 
 # -- profile: where the ffmpeg renderer's time goes --------------------------------------------
@@ -312,12 +292,13 @@ def profile_runs(source: Path, plan: Any, plan_file: Path, work: Path) -> list[R
     ah = round(aw * m.height / m.width / 2) * 2
     span = ["-ss", f"{SPAN[0]:.3f}", "-t", f"{SPAN[1] - SPAN[0]:.3f}", "-i", f"file:{source}"]
     head = [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-    decode = [*head, "-skip_loop_filter", "all", "-threads", "2", *span, "-an", "-sn", "-vf",
+    skip = ["-skip_loop_filter", "all", "-skip_frame:v", "bidir"]
+    decode = [*head, *skip, "-threads", "1", *span, "-an", "-sn", "-vf",
               f"scale={aw}:{ah}:flags=fast_bilinear,format=gray", "-f", "null", "-"]  # fmt: skip
-    runs.append(measured(decode, "profile: analysis decode only (384 px grey)", 0))
+    runs.append(measured(decode, "profile: analysis decode, one part (384 px grey)", 0))
     full = [*head, "-threads", "2", *span, "-an", "-sn", "-vf",
             f"scale={aw}:{ah}:flags=fast_bilinear,format=gray", "-f", "null", "-"]  # fmt: skip
-    runs.append(measured(full, "profile: same decode with the loop filter", 0))
+    runs.append(measured(full, "profile: same with B-frames and the loop filter, 2 threads", 0))
     energy = [*head, *span, "-vn", "-ac", "1", "-ar", "8000", "-f", "null", "-"]
     runs.append(measured(energy, "profile: audio energy decode", 0))
 
@@ -373,8 +354,9 @@ def profile_runs(source: Path, plan: Any, plan_file: Path, work: Path) -> list[R
         else:
             cmd = bare_ffmpeg(source, plan, out, crop)
         runs.append(measured(cmd, name, 0))
-    fixed = worker_cmd("ffmpeg", plan_file, **{"graph-fix": "1"})
-    runs.append(measured(fixed, "profile: ffmpeg renderer, preview branch yuvj420p", 0))
+    for kind in ("analysis", "ffmpeg"):
+        one = worker_cmd(kind, plan_file, decoders="1")
+        runs.append(measured(one, f"profile: {kind}, one decoder (no parallel parts)", 0))
     return runs
 
 
@@ -469,10 +451,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--plan", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--graph-fix", help=argparse.SUPPRESS)
+    parser.add_argument("--decoders", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return worker(args.worker, args.plan, bool(args.graph_fix))
+        return worker(args.worker, args.plan, args.decoders)
 
     source = build_source()
     words = transcript(source).words

@@ -1,8 +1,9 @@
 """Reframe planning: where the vertical crop looks, shot by shot, as data.
 
-The source span is decoded once by ffmpeg at low resolution in grey (never held in memory whole):
-every frame feeds a cheap shot-cut detector, and a few frames a second feed a face detector
-(OpenCV's Haar cascade, or YuNet when a model file is configured). Each shot gets a layout:
+The source span is decoded once by ffmpeg at low resolution in grey (never held in memory whole;
+a long span in parts decoded at once): every frame feeds a cheap shot-cut detector, and a few
+frames a second feed a face detector (OpenCV's Haar cascade, or YuNet when a model file is
+configured). Each shot gets a layout:
 
 - ``track``: the crop follows one face along a smoothed path (a dead zone, a bounded pan speed,
   no move for a detection seen in one sample only);
