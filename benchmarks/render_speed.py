@@ -10,7 +10,9 @@ too), then the same 60 s span (10 s - 70 s) is rendered to 1080x1920, in interle
 a. bare ffmpeg: a fixed centre crop, scale, libx264 veryfast CRF 21 yuv420p 30 fps, AAC;
 b. Kadrio's ``ffmpeg`` renderer, whole: reframe analysis, tracked crop, word captions, encode;
 c. Kadrio's ``moviepy`` renderer, whole, with the same plan and encoder settings;
-d. the reframe analysis alone (``rendering.prepare``: audio energy, decode, faces, cuts, path).
+d. the reframe analysis alone (``rendering.prepare``: audio energy, decode, faces, cuts, path),
+   with the tracking figure: the share of output frames whose face (where the input was
+   built to put it) lies wholly inside the planned crop.
 
 Each Kadrio run is a fresh Python process; its wall time is taken around ``render()`` inside
 the process (imports of cv2/moviepy made by the render are included, the interpreter start is
@@ -150,6 +152,35 @@ def clip_plan(source: Path, words: list[Any], stem: Path) -> Any:
     )
 
 
+PHOTO_FACE = (177, 66, 95, 95)  # the face in skimage's astronaut (512x512): x, y, w, h
+
+
+def true_face(t: float) -> tuple[float, float, float, float]:
+    """Where build_source() put the face at source time ``t`` (its own expressions)."""
+    import math
+
+    a, b = CUTS
+    x = 160 + 11 * t if t < a else (900 - 6 * (t - a) if t < b else 1150 - 9 * (t - b))
+    size, y = (1000, 40 + 10 * math.sin(t / 3)) if a <= t < b else (880, 90 + 14 * math.sin(t / 3))
+    k = size / 512
+    fx, fy, fw, fh = PHOTO_FACE
+    return x + fx * k, y + fy * k, fw * k, fh * k
+
+
+def face_in_crop(reframe: Any, fps: float) -> dict[str, Any]:
+    """Share of output frames whose (known) face lies wholly inside the planned crop."""
+    frames = round((SPAN[1] - SPAN[0]) * fps)
+    inside = 0
+    for n in range(frames):
+        t = n / fps
+        fx, fy, fw, fh = true_face(SPAN[0] + t)
+        x, y = reframe.crop_at(t)
+        inside_x = x <= fx and fx + fw <= x + reframe.crop_width
+        if inside_x and y <= fy and fy + fh <= y + reframe.crop_height:
+            inside += 1
+    return {"face_in_crop": round(inside / frames, 4), "frames": frames}
+
+
 def bare_ffmpeg(source: Path, plan: Any, out: Path, crop: str | None = None) -> list[str]:
     """Crop + scale + encode with the renderer's encoder settings, nothing else."""
     from kadrio_core.reframe import crop_size
@@ -265,7 +296,8 @@ def worker(kind: str, plan_file: Path, decoders: int | None) -> int:
         seconds = time.perf_counter() - started
         assert prepared.reframe is not None
         shots = [(s.start, s.layout, s.reason) for s in prepared.reframe.shots]
-        print(json.dumps({"seconds": seconds, "shots": shots}))
+        tracking = face_in_crop(prepared.reframe, plan.output.fps)
+        print(json.dumps({"seconds": seconds, "shots": shots, **tracking}))
         return 0
     renderer = registry("renderer").create(kind, Settings(providers={kind: options}))
     started = time.perf_counter()
@@ -410,6 +442,12 @@ def table(runs: list[Run], stats: dict[str, dict[str, float]]) -> str:
                 if target is not None:
                     verdict = f" (target <= {target}: {'met' if ratio <= target else 'MISSED'})"
                 lines.append(f"\n{kind}/bare: wall {ratio:.2f}x{verdict}, CPU {cpu:.2f}x")
+    tracked = [r.detail["face_in_crop"] for r in runs if "face_in_crop" in r.detail]
+    if tracked:
+        lines.append(
+            f"\nface wholly inside the planned crop: {min(tracked):.1%} of the output frames "
+            "at worst (target >= 95 %)"
+        )
     profile = [r for r in runs if r.kind.startswith("profile")]
     if profile:
         lines += ["", "| profile run | wall s | CPU s | detail |", "|---|---|---|---|"]

@@ -34,9 +34,9 @@ override ``effects(clip, prepared)``, or name a function in settings, called the
 
 The function gets a moviepy ``VideoClip`` and the :class:`~kadrio_core.rendering.PreparedClip`
 (plan, cues, reframe plan) and returns a clip of the same size; its duration is set to the
-clip's. This renderer pulls every decoded frame through Python (about 1.3x the time of the
-``ffmpeg`` renderer and 1.9x a bare ffmpeg encode for 60 s of 1080x1920 on two cores, and about
-750 MB peak RSS: moviepy runs a decoding and an encoding ffmpeg besides Python; measured by
+clip's. This renderer pulls every decoded frame through Python (about 1.5x the time of the
+``ffmpeg`` renderer and 1.7x a bare ffmpeg encode for 60 s of 1080x1920 on two cores, and about
+750-780 MB peak RSS: moviepy runs a decoding and an encoding ffmpeg besides Python; measured by
 ``benchmarks/render_speed.py``).
 """
 
