@@ -417,6 +417,12 @@ def summary(runs: list[Run]) -> dict[str, dict[str, float]]:
     return out
 
 
+def round_ratios(runs: list[Run], kind: str) -> list[float]:
+    """Wall time of ``kind`` over bare ffmpeg's, round by round."""
+    bare = {r.round: r.wall for r in runs if r.kind == "bare"}
+    return [r.wall / bare[r.round] for r in runs if r.kind == kind and r.round in bare]
+
+
 def table(runs: list[Run], stats: dict[str, dict[str, float]]) -> str:
     lines = [
         "| run | n | median wall s | min wall s | median CPU s | peak RSS MB | walls |",
@@ -441,7 +447,13 @@ def table(runs: list[Run], stats: dict[str, dict[str, float]]) -> str:
                 verdict = ""
                 if target is not None:
                     verdict = f" (target <= {target}: {'met' if ratio <= target else 'MISSED'})"
-                lines.append(f"\n{kind}/bare: wall {ratio:.2f}x{verdict}, CPU {cpu:.2f}x")
+                # each round's runs are minutes apart at most: their ratio drifts less than
+                # the machine's speed does over the whole benchmark
+                rounds = ", ".join(f"{r:.2f}" for r in round_ratios(runs, kind))
+                lines.append(
+                    f"\n{kind}/bare: wall {ratio:.2f}x{verdict}, CPU {cpu:.2f}x; "
+                    f"per round: {rounds}"
+                )
     tracked = [r.detail["face_in_crop"] for r in runs if "face_in_crop" in r.detail]
     if tracked:
         lines.append(

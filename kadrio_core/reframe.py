@@ -186,18 +186,20 @@ def analyse(
     """
     aw = min(options.analysis_width, media.width - media.width % 2)
     ah = max(2, round(aw * media.height / media.width / 2) * 2)
-    scale = media.width / aw
     fps = media.fps or 25.0
     frames = max(1, math.ceil(duration * fps - 1e-6))
     parts = _parts(frames, fps, options.decoders)
-    slots = threading.BoundedSemaphore(32)  # frames waiting for the detector, at most
     faces = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kadrio-faces")
     readers = ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="kadrio-decode")
-    stop = threading.Event()
+    scan = _Scan(
+        source, start, fps, aw, ah, media.width / aw, options, faces,
+        slots=threading.BoundedSemaphore(32),  # frames waiting for the detector, at most
+        stop=threading.Event(),
+    )  # fmt: skip
     try:
         scans = [
             readers.submit(
-                _Scan(source, start, fps, aw, ah, scale, options, faces, slots, stop).run,
+                scan.run,
                 *part,
                 # made here: a first import of cv2 on two threads at once can fail
                 _detector(options, aw, ah),
@@ -208,7 +210,7 @@ def analyse(
             results = [scan.result() for scan in scans]
             samples = [Sample(t, *job.result()) for part in results for t, job in part[0]]
         finally:
-            stop.set()  # one part failed: the others stop at their next frame
+            scan.stop.set()  # one part failed: the others stop at their next frame
     finally:
         readers.shutdown(wait=True, cancel_futures=True)
         faces.shutdown(wait=True, cancel_futures=True)
@@ -227,24 +229,28 @@ def _parts(frames: int, fps: float, decoders: int) -> list[tuple[int, int, int]]
     return [(a, b, min(_WARMUP, a)) for a, b in itertools.pairwise(bounds)]
 
 
+@dataclass(frozen=True)
 class _Scan:
-    """One part of the span: decoded by its own ffmpeg, its cuts found, its samples queued."""
+    """The span's parts: each decoded by its own ffmpeg, its cuts found, its samples queued."""
 
-    def __init__(  # type: ignore[no-untyped-def]
-        self, source: Path, start: float, fps: float, width: int, height: int, scale: float,
-        options: ReframeOptions, faces: ThreadPoolExecutor, slots, stop: threading.Event,
-    ) -> None:  # fmt: skip
-        self.source, self.start, self.fps = source, start, fps
-        self.width, self.height, self.scale = width, height, scale
-        self.options, self.faces, self.slots, self.stop = options, faces, slots, stop
+    source: Path
+    start: float
+    fps: float
+    width: int  # of the analysed frames
+    height: int
+    scale: float  # source pixels per analysed pixel
+    options: ReframeOptions
+    faces: ThreadPoolExecutor
+    slots: threading.BoundedSemaphore
+    stop: threading.Event
 
     def run(
         self, first: int, end: int, warmup: int, detect: Detector
     ) -> tuple[list[tuple[float, Future[tuple[list[Box], list[float]]]]], list[float]]:
+        """Scan frames ``first`` to ``end`` (clip frames), after ``warmup`` frames of priming."""
         import numpy as np
 
-        options, fps, aw, ah = self.options, self.fps, self.width, self.height
-        scale = self.scale
+        options, fps, aw, ah, scale = self.options, self.fps, self.width, self.height, self.scale
         step = max(1, round(fps / options.sample_fps))
         full_every = max(1, round(options.sample_fps / options.scan_fps))
         begin = first - warmup
