@@ -266,6 +266,7 @@ def render(
     settings = _settings(**overrides)
     pipeline = _pipeline(settings, quiet)
     pipeline.check_providers()
+    pipeline.check_storage()
     media = probe(video)
     moments = read_moments(moments_file)
     transcript_file = transcript_file or moments_file.with_name("transcript.json")
@@ -282,6 +283,8 @@ def render(
     moments = [m for m in snapped if m is not None]
     prepare_output(out_dir)
     manifest = pipeline.render_moments(video, media, transcript, moments, out_dir)
+    if pipeline.publishes:
+        manifest = pipeline.publish(out_dir, manifest)
     for entry in manifest.clips:
         click.echo(f"{out_dir / entry.files['mp4']}  {entry.duration:5.1f} s  {entry.title}")
 

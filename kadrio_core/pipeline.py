@@ -251,13 +251,11 @@ class Pipeline:
                 f"{source.name} is {media.duration:.1f} s long, shorter than the minimum clip "
                 f"length of {request.min_seconds:g} s (set --min-seconds lower)"
             )
-        publish = self.settings.storage != "local"
-        if publish:  # a wrong storage option fails now, not after the renders
-            registry("storage").create(self.settings.storage, self.settings)
+        self.check_storage()
         created = prepare_output(out_dir)
         try:
             manifest = self._clip(source, out_dir, request, media)
-            return self.publish(out_dir, manifest) if publish else manifest
+            return self.publish(out_dir, manifest) if self.publishes else manifest
         except BaseException:
             if created and not any(out_dir.iterdir()):
                 out_dir.rmdir()
@@ -310,6 +308,16 @@ class Pipeline:
                 "boundaries found; no clips made"
             )
         return self.render_moments(source, media, transcript, moments, out_dir, state, message)
+
+    @property
+    def publishes(self) -> bool:
+        """Whether finished folders are uploaded: the storage is not the local one."""
+        return self.settings.storage != "local"
+
+    def check_storage(self) -> None:
+        """A wrong storage option fails now, not after the renders."""
+        if self.publishes:
+            registry("storage").create(self.settings.storage, self.settings)
 
     def publish(self, out_dir: Path, manifest: Manifest) -> Manifest:
         """Upload the folder's outputs to the configured storage under ``clips/<fingerprint>/``.

@@ -125,6 +125,24 @@ def test_assemblyai_claude_and_s3_end_to_end(
     listed = s3.list_objects_v2(Bucket=s3_bucket, Prefix=published.prefix)["Contents"]
     assert sorted(o["Key"] for o in listed) == sorted(keys)
 
+    # `kadrio render` of the moments, into another folder, publishes that folder the same way
+    again = tmp_path / "again"
+    args = (FIXTURES / "talk.mp4", out / "moments.json", "-o", again, "-q")
+    rendered = run_kadrio("render", *args, env={**FAST, **env})
+    assert rendered.code == 0, rendered.stderr
+    again_published = manifest_of(again).published
+    assert again_published is not None and again_published.prefix == published.prefix
+    assert sorted(k.removeprefix(published.prefix) for k in again_published.keys) == sorted(
+        p.name for p in again.iterdir() if not p.name.startswith(".")
+    )
+    mp4 = s3.get_object(Bucket=s3_bucket, Key=published.prefix + "clip-01.mp4")["Body"].read()
+    assert mp4 == (again / "clip-01.mp4").read_bytes()
+    # a wrong storage option stops `kadrio render` before it renders anything
+    broken = run_kadrio("render", *args[:3], tmp_path / "broken", "-q",
+                        env={**FAST, **env, "KADRIO_PROVIDERS__S3__BUCKET": ""})  # fmt: skip
+    assert broken.code == 2, broken.stderr
+    assert not (tmp_path / "broken").exists()
+
 
 def test_both_cloud_stages_down_fall_back_to_the_local_providers(
     fake_assemblyai: FakeAssemblyAI, fake_claude: FakeClaude, tmp_path: Path
