@@ -283,8 +283,7 @@ def render(
     moments = [m for m in snapped if m is not None]
     prepare_output(out_dir)
     manifest = pipeline.render_moments(video, media, transcript, moments, out_dir)
-    if pipeline.publishes:
-        manifest = pipeline.publish(out_dir, manifest)
+    manifest = pipeline.publish(out_dir, manifest)
     for entry in manifest.clips:
         click.echo(f"{out_dir / entry.files['mp4']}  {entry.duration:5.1f} s  {entry.title}")
 

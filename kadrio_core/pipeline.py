@@ -255,7 +255,7 @@ class Pipeline:
         created = prepare_output(out_dir)
         try:
             manifest = self._clip(source, out_dir, request, media)
-            return self.publish(out_dir, manifest) if self.publishes else manifest
+            return self.publish(out_dir, manifest)
         except BaseException:
             if created and not any(out_dir.iterdir()):
                 out_dir.rmdir()
@@ -309,24 +309,22 @@ class Pipeline:
             )
         return self.render_moments(source, media, transcript, moments, out_dir, state, message)
 
-    @property
-    def publishes(self) -> bool:
-        """Whether finished folders are uploaded: the storage is not the local one."""
-        return self.settings.storage != "local"
-
     def check_storage(self) -> None:
         """A wrong storage option fails now, not after the renders."""
-        if self.publishes:
+        if self.settings.storage != "local":
             registry("storage").create(self.settings.storage, self.settings)
 
     def publish(self, out_dir: Path, manifest: Manifest) -> Manifest:
         """Upload the folder's outputs to the configured storage under ``clips/<fingerprint>/``.
 
+        With the ``local`` storage the folder itself is the output: nothing is uploaded.
         manifest.json, which records the prefix and the keys, goes last; objects left under the
         prefix by an earlier run with more clips are deleted. A storage failure is a clear error
         (the files stay in the folder) and is recorded in the local manifest.
         """
         name = self.settings.storage
+        if name == "local":
+            return manifest
         storage = _as(registry("storage").create(name, self.settings), Storage)
         prefix = f"clips/{manifest.source.fingerprint}/"
         files = sorted(
